@@ -1,0 +1,45 @@
+"""Server-rendered pages of the projects app, and the owner-checked media view."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from syncstore.binding import current_user_id
+
+from . import media
+from .models import Project
+
+
+@require_http_methods(["GET", "POST"])
+def index(request):
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:200]
+        aspect = request.POST.get("aspect_ratio")
+        if not name or aspect not in Project.AspectRatio.values:
+            messages.error(request, "Give the project a name and pick an aspect ratio.")
+        else:
+            project = Project.objects.create(name=name, aspect_ratio=aspect)
+            return redirect("projects:detail", project_id=project.id)
+    return render(
+        request,
+        "projects/index.html",
+        {
+            "projects": Project.objects.with_status(),
+            "aspect_ratios": Project.AspectRatio.choices,
+        },
+    )
+
+
+@require_GET
+def detail(request, project_id):
+    project = get_object_or_404(Project.objects.with_status(), pk=project_id)
+    return render(
+        request, "projects/detail.html", {"project": project, "clips": project.clips.all()}
+    )
+
+
+@require_GET
+def media_file(request, name):
+    # Only the owner's own prefix is reachable; the media module also rejects names
+    # that are not exactly the ones it generates (no "..", no odd characters).
+    return media.serve(request, name, allowed_user_ids={current_user_id()})
