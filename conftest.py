@@ -6,9 +6,37 @@ are real files that must not leak from one test into the next.
 """
 
 import pytest
-from django.test import Client
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.test import Client, TransactionTestCase
 
 from syncstore import userdb
+
+
+@pytest.fixture(autouse=True, scope="session")
+def allow_user_database_connections():
+    """Let tests open per-user databases.
+
+    Django's test cases refuse connections to aliases not declared in ``databases``,
+    and per-user aliases only come into being while a test runs. They are real files
+    in the test's own data folder, so no isolation is lost by allowing them.
+    """
+    original = TransactionTestCase.ensure_connection_patch_method.__func__
+
+    def patch_method(cls):
+        # Called when a test case sets up, with database access already unblocked.
+        real_ensure_connection = BaseDatabaseWrapper.ensure_connection
+        guarded = original(cls)
+
+        def ensure_connection(self, *args, **kwargs):
+            if userdb.is_user_alias(self.alias):
+                return real_ensure_connection(self, *args, **kwargs)
+            return guarded(self, *args, **kwargs)
+
+        return ensure_connection
+
+    TransactionTestCase.ensure_connection_patch_method = classmethod(patch_method)
+    yield
+    TransactionTestCase.ensure_connection_patch_method = classmethod(original)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +58,8 @@ def data_dir(settings, tmp_path):
     path.mkdir()
     settings.REELEDITOR_DATA_DIR = path
     settings.MEDIA_ROOT = path / "media"
+    # Test users need no slow password hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     userdb.forget_all()
     yield path
     userdb.forget_all()
@@ -61,3 +91,13 @@ def bob_client(bob):
     client = Client()
     client.force_login(bob)
     return client
+
+
+@pytest.fixture(scope="session")
+def game_clip_path(tmp_path_factory):
+    """A small synthetic game clip (320x180, 2 s, 30 fps), generated once per run."""
+    from projects.synthetic import write_game_clip
+
+    path = tmp_path_factory.mktemp("clips") / "game.mp4"
+    write_game_clip(path, width=320, height=180, fps=30, seconds=2.0)
+    return path

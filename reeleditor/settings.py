@@ -171,6 +171,9 @@ MEDIA_ROOT = REELEDITOR_DATA_DIR / "media"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve static files straight from the source folders when collectstatic has not run
+# (the embedded default); the Docker image collects them.
+WHITENOISE_USE_FINDERS = True
 
 if S3_BUCKET:
     _media_storage = {

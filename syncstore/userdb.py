@@ -134,9 +134,16 @@ def forget_all() -> None:
 
 
 def _close_in_this_thread(alias: str) -> None:
+    """Close this thread's connection to ``alias`` and drop its wrapper.
+
+    Dropping the wrapper matters: Django caches one per alias per thread, holding the
+    settings it was made with, and long-lived threads would otherwise collect one for
+    every user they ever served.
+    """
     for conn in connections.all(initialized_only=True):
         if conn.alias == alias:
             conn.close()
+            del connections[alias]
 
 
 def _register_alias_locked(alias: str, path: Path) -> None:
