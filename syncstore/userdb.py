@@ -36,6 +36,9 @@ class _OpenDatabase:
     alias: str
     in_use: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    # Set once the file exists, is registered and migrated (or opening failed).
+    ready: threading.Event = field(default_factory=threading.Event)
+    failure: BaseException | None = None
 
 
 # Guards _open and every replacement of connections.settings. Django iterates
@@ -69,39 +72,47 @@ def database_path(user_id: int) -> Path:
 def acquire(user_id: int) -> str:
     """Make the user's database usable in this process; return its alias.
 
-    Creates the file (migrated) on first use and applies pending migrations to an
-    existing one. Every ``acquire`` must be paired with a ``release``.
+    The first caller creates the file (migrated) or migrates an existing one while
+    later callers wait for it, so nobody queries a half-migrated database. Every
+    ``acquire`` must be paired with a ``release``.
     """
     user_id = int(user_id)
     with _lock:
         entry = _open.get(user_id)
-        if entry is not None:
-            entry.in_use += 1
-            entry.last_used = time.monotonic()
-            return entry.alias
-
-    path = database_path(user_id)
-    if not path.exists():
-        _create_from_template(path)
-    alias = alias_for(user_id)
-    with _lock:
-        entry = _open.get(user_id)
-        if entry is None:
-            _register_alias_locked(alias, path)
-            entry = _open[user_id] = _OpenDatabase(alias)
-            newly_registered = True
-        else:  # another thread registered it meanwhile
-            newly_registered = False
+        opener = entry is None
+        if opener:
+            entry = _open[user_id] = _OpenDatabase(alias_for(user_id))
         entry.in_use += 1
         entry.last_used = time.monotonic()
+    if opener:
+        _open_file(user_id, entry)
+    else:
+        entry.ready.wait()
+        if entry.failure is not None:
+            release(entry.alias, close_connection=False)
+            raise RuntimeError(f"could not open the database of user {user_id}") from entry.failure
+    return entry.alias
+
+
+def _open_file(user_id: int, entry: "_OpenDatabase") -> None:
+    path = database_path(user_id)
+    try:
+        if not path.exists():
+            _create_from_template(path)
+        with _lock:
+            _register_alias_locked(entry.alias, path)
+        _ensure_migrated(entry.alias, user_dir(user_id))
+    except BaseException as exc:
+        entry.failure = exc
+        with _lock:
+            _open.pop(user_id, None)
+            _drop_aliases_locked({entry.alias})
+        _close_in_this_thread(entry.alias)
+        raise
+    finally:
+        entry.ready.set()
+    with _lock:
         _evict_idle_locked()
-    if newly_registered:
-        try:
-            _ensure_migrated(alias, user_dir(user_id))
-        except BaseException:
-            release(alias)
-            raise
-    return alias
 
 
 def release(alias: str, *, close_connection: bool = True) -> None:
@@ -128,9 +139,7 @@ def forget_all() -> None:
         _open.clear()
         for alias in aliases:
             _close_in_this_thread(alias)
-        connections.settings = {
-            name: cfg for name, cfg in connections.settings.items() if not is_user_alias(name)
-        }
+        _drop_aliases_locked({a for a in connections.settings if is_user_alias(a)})
 
 
 def _close_in_this_thread(alias: str) -> None:
@@ -171,10 +180,13 @@ def _evict_idle_locked() -> None:
     idle = sorted(
         (entry.last_used, user_id) for user_id, entry in _open.items() if entry.in_use == 0
     )
-    evicted = {_open.pop(user_id).alias for _, user_id in idle[:excess]}
-    if evicted:
+    _drop_aliases_locked({_open.pop(user_id).alias for _, user_id in idle[:excess]})
+
+
+def _drop_aliases_locked(aliases: set[str]) -> None:
+    if aliases:
         connections.settings = {
-            name: cfg for name, cfg in connections.settings.items() if name not in evicted
+            name: cfg for name, cfg in connections.settings.items() if name not in aliases
         }
 
 
@@ -239,7 +251,7 @@ def _build_template(path: Path) -> None:
     finally:
         _close_in_this_thread(alias)
         with _lock:
-            connections.settings = {k: v for k, v in connections.settings.items() if k != alias}
+            _drop_aliases_locked({alias})
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
 
