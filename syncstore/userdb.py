@@ -243,9 +243,9 @@ def _build_template(path: Path) -> None:
     try:
         _ensure_migrated(alias, path.parent)
         with connections[alias].cursor() as cursor:
-            # Fold the WAL into the main file so a plain file copy is complete.
+            # Fold the WAL into the main file so a plain file copy is complete. The
+            # file stays in WAL mode, so copies need no journal-mode switch (a write).
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.execute("PRAGMA journal_mode=DELETE")
         _close_in_this_thread(alias)
         os.replace(tmp, path)
     finally:

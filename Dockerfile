@@ -1,0 +1,28 @@
+# Production image: daphne serving HTTP and WebSockets; the same image runs Celery
+# workers (`celery -A reeleditor worker`). Configure it with the environment variables
+# in the README.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    REELEDITOR_DATA_DIR=/data
+
+# For a CPU-only image, point this at PyTorch's CPU wheel index; otherwise the pinned
+# torch comes from PyPI with its CUDA libraries (what GPU export workers want).
+ARG PIP_EXTRA_INDEX_URL=""
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only \
+    python manage.py collectstatic --noinput \
+    && useradd --create-home --uid 1000 reeleditor \
+    && mkdir -p /data && chown reeleditor /data
+
+USER reeleditor
+VOLUME ["/data"]
+EXPOSE 8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 reeleditor.asgi:application"]

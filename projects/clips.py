@@ -1,0 +1,47 @@
+"""Adding a source clip to a project: store the file, record what the prober found."""
+
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Max
+
+from syncstore.binding import current_binding
+
+from . import media
+from .models import Clip, Project
+from .probe import VideoInfo
+
+
+def display_name(original) -> str:
+    """A client's filename, reduced to something safe to show (never used as a path)."""
+    base = str(original or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:200] or "clip"
+
+
+def add_clip(project: Project, content: File, original_name: str, info: VideoInfo) -> Clip:
+    """Store ``content`` under the bound user's prefix and append it to ``project``.
+
+    The file is stored first and removed again if the row cannot be written, so a
+    failure leaves neither a row without a file nor an orphaned file.
+    """
+    binding = current_binding()
+    name = media.save(media.new_name(binding.user_id, "clips", info.extension), content)
+    try:
+        with transaction.atomic(using=binding.alias):
+            last = project.clips.aggregate(last=Max("position"))["last"]
+            return Clip.objects.create(
+                project=project,
+                position=0 if last is None else last + 1,
+                name=display_name(original_name),
+                file=name,
+                size_bytes=content.size,
+                duration=info.duration,
+                fps=info.fps,
+                width=info.width,
+                height=info.height,
+                frame_count=info.frame_count,
+                has_audio=info.has_audio,
+            )
+    except BaseException:
+        media.delete(name)
+        raise
