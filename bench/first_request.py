@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reeleditor.settings")
 os.environ["REELEDITOR_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-first-request-")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -34,9 +34,15 @@ class EditError(ValueError):
 
 def _number(value, what: str, field: str) -> float:
     # bool is an int subclass: true/false are not coordinates.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EditError(f"{what} must be a number.", field)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        raise EditError(f"{what} must be a number.", field) from None
+    if not math.isfinite(number):
+        raise EditError(f"{what} must be a number.", field)
+    return number
 
 
 def _object(item, keys, what: str, field: str) -> dict:

@@ -116,13 +116,17 @@ def parse_range(header: str, size: int):
     match = _RANGE_RE.match(header.strip())
     if not match or (not match[1] and not match[2]):
         return None
-    if not match[1]:  # suffix range: the last N bytes
-        suffix = int(match[2])
-        if suffix == 0 or size == 0:
+    try:
+        first = int(match[1]) if match[1] else None
+        last = int(match[2]) if match[2] else None
+    except ValueError:  # more digits than int() accepts: ignore, like a malformed header
+        return None
+    if first is None:  # suffix range: the last N bytes
+        if last == 0 or size == 0:
             return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    start = int(match[1])
-    end = int(match[2]) if match[2] else size - 1
+        return max(0, size - last), size - 1
+    start = first
+    end = last if last is not None else size - 1
     if start >= size or end < start:
         return "unsatisfiable"
     return start, min(end, size - 1)
