@@ -32,7 +32,7 @@ def test_the_project_page_shows_its_clips(alice_client, game_clip_path):
     clip = upload_clip(alice_client, project["id"], game_clip_path)
     page = alice_client.get(f"/projects/{project['id']}/").content.decode()
     assert clip["url"] in page
-    assert "320×180" in page
+    assert "320\u00d7180" in page  # the multiplication sign between width and height
 
 
 def test_another_users_project_page_is_404(alice_client, bob_client):
