@@ -46,7 +46,10 @@ def test_it_rejects_bad_project_input(alice_client, alice, body, code):
 def test_it_rejects_malformed_json(alice_client):
     response = alice_client.post("/api/projects", "{not json", content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {"error": "The request body is not valid JSON.", "code": "invalid_json"}
+    assert response.json() == {
+        "error": "The request body is not valid JSON.",
+        "code": "invalid_json",
+    }
 
 
 def test_it_renames_and_deletes(alice_client, alice):
