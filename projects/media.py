@@ -36,7 +36,7 @@ def new_name(user_id: int, kind: str, extension: str) -> str:
 
 def owner_of(name: str) -> int | None:
     """The user id a well-formed media name belongs to, or None for anything else."""
-    match = _NAME_RE.match(name)
+    match = _NAME_RE.fullmatch(name)  # not match(): "$" also matches before a final "\n"
     return int(match["user_id"]) if match else None
 
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http.multipartparser import MultiPartParserError
 
 from reeleditor.jsonapi import ApiError
 
@@ -43,10 +44,18 @@ def too_large_error() -> ApiError:
 
 def receive_clip(request):
     """The uploaded file and its probe, or ApiError. Nothing is stored here."""
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:  # Django reads no body for an unusable length either
+        declared = 0
     if declared > settings.MAX_UPLOAD_BYTES:
         raise too_large_error()
-    uploaded = request.FILES.get("file")
+    try:
+        uploaded = request.FILES.get("file")
+    except MultiPartParserError:
+        # Usually the CSRF check parses the body first and Django answers 400 there;
+        # the same 400 here, where the view is the first to parse it.
+        raise ApiError("The upload is not a valid multipart body.", "bad_request") from None
     if any(getattr(h, "exceeded", False) for h in request.upload_handlers):
         raise too_large_error()
     if uploaded is None:

@@ -51,10 +51,14 @@ def multipart(filename, data, field="file", content_type="video/mp4", filename_s
     if filename_star is not None:
         disposition += f"; filename*={filename_star}"
     body = (
-        f"--{boundary}\r\n"
-        f"Content-Disposition: {disposition}\r\n"
-        f"Content-Type: {content_type}\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"--{boundary}\r\n"
+            f"Content-Disposition: {disposition}\r\n"
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
