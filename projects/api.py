@@ -4,7 +4,6 @@ user's ids simply do not exist (404)."""
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -13,6 +12,7 @@ from reeleditor.jsonapi import ApiError, api_view, json_body
 from syncstore.binding import current_binding
 
 from . import media
+from .clips import ClipLimitReached, add_clip, display_name
 from .edits import (
     EditError,
     clean_crop_keyframes,
@@ -80,12 +80,24 @@ def project(request, project_id):
             project.name = _clean_name(data)
         if "aspect_ratio" in data:
             project.aspect_ratio = _clean_aspect_ratio(data)
+            _check_crops_allow_aspect_change(project)
         if "current_mode" in data:
             project.current_mode = _clean_mode(project, data["current_mode"])
         if "clip_order" in data:
             _reorder_clips(project, data["clip_order"])
         project.save()
     return JsonResponse(project_detail_dict(_project(project.pk)))
+
+
+def _check_crops_allow_aspect_change(project) -> None:
+    # Crop rectangles are drawn in the project's shape; an export would stretch them.
+    shaped = [c for c in project.clips.all() if c.crop_keyframes]
+    if shaped and project.aspect_ratio != Project.objects.get(pk=project.pk).aspect_ratio:
+        raise ApiError(
+            "Clear the clips' crop keyframes before changing the aspect ratio.",
+            "aspect_ratio_locked",
+            409,
+        )
 
 
 def _clean_mode(project, mode) -> str:
@@ -136,42 +148,18 @@ def open_project(request, project_id):
 def upload_clip(request, project_id):
     project = _project(project_id)
     if project.clip_count >= settings.MAX_CLIPS_PER_PROJECT:
-        raise ApiError(
-            f"A project holds at most {settings.MAX_CLIPS_PER_PROJECT} clips.", "too_many_clips"
-        )
+        raise _too_many_clips()  # before reading and probing a file we would refuse
     uploaded, info = receive_clip(request)
-    name = media.save(media.new_name(current_binding().user_id, "clips", info.extension), uploaded)
     try:
-        clip = _create_clip(project, uploaded.name, name, uploaded.size, info)
-    except BaseException:
-        media.delete(name)
-        raise
+        clip = add_clip(project, uploaded, uploaded.name, info)
+    except ClipLimitReached:
+        raise _too_many_clips() from None
     return JsonResponse(clip.to_dict(), status=201)
 
 
-def _create_clip(project, original_name, stored_name, size, info) -> Clip:
-    with transaction.atomic(using=current_binding().alias):
-        last = project.clips.aggregate(last=Max("position"))["last"]
-        return Clip.objects.create(
-            project=project,
-            position=0 if last is None else last + 1,
-            name=display_name(original_name),
-            file=stored_name,
-            size_bytes=size,
-            duration=info.duration,
-            fps=info.fps,
-            width=info.width,
-            height=info.height,
-            frame_count=info.frame_count,
-            has_audio=info.has_audio,
-        )
-
-
-def display_name(original) -> str:
-    """A client's filename, reduced to something safe to show (never used as a path)."""
-    base = str(original or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if ch.isprintable()).strip()
-    return base[:200] or "clip"
+def _too_many_clips() -> ApiError:
+    limit = settings.MAX_CLIPS_PER_PROJECT
+    return ApiError(f"A project holds at most {limit} clips.", "too_many_clips")
 
 
 @api_view("PATCH", "DELETE")
@@ -211,6 +199,8 @@ def _apply_framing_edits(project, clip, data) -> None:
         clip.segments = clean_segments(data["segments"], duration=clip.duration)
         changed = True
     if "name" in data:
+        if not isinstance(data["name"], str) or not data["name"].strip():
+            raise EditError("A clip name must be a non-empty string.", "name")
         clip.name = display_name(data["name"])
     if changed:
         clip.edited_at = timezone.now()

@@ -1,5 +1,6 @@
 """Adding a source clip to a project: store the file, record what the prober found."""
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
@@ -9,6 +10,10 @@ from syncstore.binding import current_binding
 from . import media
 from .models import Clip, Project
 from .probe import VideoInfo
+
+
+class ClipLimitReached(Exception):
+    """The project already holds MAX_CLIPS_PER_PROJECT clips."""
 
 
 def display_name(original) -> str:
@@ -22,12 +27,16 @@ def add_clip(project: Project, content: File, original_name: str, info: VideoInf
     """Store ``content`` under the bound user's prefix and append it to ``project``.
 
     The file is stored first and removed again if the row cannot be written, so a
-    failure leaves neither a row without a file nor an orphaned file.
+    failure leaves neither a row without a file nor an orphaned file. The clip limit is
+    checked inside the transaction (which holds the database's write lock), so two
+    uploads at once cannot both take the last place.
     """
     binding = current_binding()
     name = media.save(media.new_name(binding.user_id, "clips", info.extension), content)
     try:
         with transaction.atomic(using=binding.alias):
+            if project.clips.count() >= settings.MAX_CLIPS_PER_PROJECT:
+                raise ClipLimitReached
             last = project.clips.aggregate(last=Max("position"))["last"]
             return Clip.objects.create(
                 project=project,

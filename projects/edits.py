@@ -110,7 +110,9 @@ def clean_trim(value, *, duration) -> tuple[float | None, float | None]:
     """``(start, end)``, or ``(None, None)`` for no trim."""
     if value is None:
         return None, None
-    item = _object(value, ("start", "end"), "trim", "trim")
+    if not isinstance(value, dict) or not {"start", "end"} <= value.keys():
+        raise EditError("Trim must be null or an object with start and end.", "trim")
+    item = value
     start = _time(item["start"], duration, "Trim start", "trim")
     end = _time(item["end"], duration, "Trim end", "trim")
     if end - start < 0.1:
@@ -172,6 +174,8 @@ def _clean_region(item, frame_width, frame_height, duration) -> dict:
             raise EditError(f"The ellipse centre at {time:g}s is outside the video.", field)
         if not (1 <= rx <= frame_width and 1 <= ry <= frame_height):
             raise EditError(f"The ellipse radii at {time:g}s are out of range.", field)
+        if not start - TIME_SLACK <= time <= end + TIME_SLACK:
+            raise EditError(f"The keyframe at {time:g}s is outside its region's time span.", field)
         cleaned.append({"time": time, "x": x, "y": y, "rx": rx, "ry": ry})
     _increasing([k["time"] for k in cleaned], "Region keyframes", field)
     return {

@@ -111,7 +111,7 @@ def parse_range(header: str, size: int):
     """``(start, end)`` inclusive, None to send the whole file, or "unsatisfiable".
 
     Malformed and multi-range headers are ignored (the whole file is a valid answer);
-    a well-formed range outside the file is unsatisfiable.
+    a range that starts past the end or ends before it starts is unsatisfiable.
     """
     match = _RANGE_RE.match(header.strip())
     if not match or (not match[1] and not match[2]):

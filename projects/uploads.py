@@ -2,26 +2,31 @@
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.http.multipartparser import MultiPartParserError
 
 from reeleditor.jsonapi import ApiError
+from reeleditor.request_limits import (
+    declared_too_large,
+    parse_content_length,
+    upload_too_large_message,
+)
 
-from .probe import InvalidVideo, VideoInfo, probe_video
+from .probe import InvalidVideo, probe_video
 
 
 class SizeLimitHandler(FileUploadHandler):
-    """Stops reading an upload as soon as it passes MAX_UPLOAD_BYTES.
+    """Stops parsing an upload as soon as one file passes MAX_UPLOAD_BYTES.
 
-    First in FILE_UPLOAD_HANDLERS (the CSRF middleware parses multipart bodies before
-    any view could add a handler).
-    The ASGI size guard (reeleditor/asgi.py) refuses bodies whose Content-Length is too
-    large before they are read; this catches chunked bodies that announce no length.
+    The declared Content-Length (checked by the ASGI guard and by ``receive_clip``)
+    includes the multipart framing, so only this count of the file's own bytes is
+    exact. First in FILE_UPLOAD_HANDLERS: the CSRF middleware parses multipart bodies
+    before any view could add a handler.
     """
 
     exceeded = False
+    received = 0
 
-    def __init__(self, request=None):
-        super().__init__(request)
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
         self.received = 0
 
     def receive_data_chunk(self, raw_data, start):
@@ -36,26 +41,14 @@ class SizeLimitHandler(FileUploadHandler):
 
 
 def too_large_error() -> ApiError:
-    limit_mb = settings.MAX_UPLOAD_BYTES / 1024**2
-    return ApiError(
-        f"The file is larger than the {limit_mb:,.0f} MB upload limit.", "upload_too_large", 413
-    )
+    return ApiError(upload_too_large_message(), "upload_too_large", 413)
 
 
 def receive_clip(request):
     """The uploaded file and its probe, or ApiError. Nothing is stored here."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:  # Django reads no body for an unusable length either
-        declared = 0
-    if declared > settings.MAX_UPLOAD_BYTES:
+    if declared_too_large(parse_content_length(request.META.get("CONTENT_LENGTH"))):
         raise too_large_error()
-    try:
-        uploaded = request.FILES.get("file")
-    except MultiPartParserError:
-        # Usually the CSRF check parses the body first and Django answers 400 there;
-        # the same 400 here, where the view is the first to parse it.
-        raise ApiError("The upload is not a valid multipart body.", "bad_request") from None
+    uploaded = request.FILES.get("file")  # a broken body: api_view answers 400
     if any(getattr(h, "exceeded", False) for h in request.upload_handlers):
         raise too_large_error()
     if uploaded is None:
@@ -65,7 +58,7 @@ def receive_clip(request):
     if uploaded.size == 0:
         raise ApiError("The uploaded file is empty.", "invalid_video")
     try:
-        info: VideoInfo = probe_video(uploaded.temporary_file_path())
+        info = probe_video(uploaded.temporary_file_path())
     except InvalidVideo as exc:
         raise ApiError(str(exc), "invalid_video") from None
     return uploaded, info

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from syncstore.binding import current_user_id
 
@@ -38,7 +38,7 @@ def detail(request, project_id):
     )
 
 
-@require_GET
+@require_safe
 def media_file(request, name):
     # Only the owner's own prefix is reachable; the media module also rejects names
     # that are not exactly the ones it generates (no "..", no odd characters).

@@ -8,8 +8,9 @@ import functools
 import json
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ def api_view(*methods: str):
                 return error_response("Not found.", "not_found", 404)
             except PermissionDenied:
                 return error_response("You may not do that.", "forbidden", 403)
+            except RequestDataTooBig:
+                return error_response("The request body is too large.", "body_too_large", 413)
+            except (SuspiciousOperation, MultiPartParserError):
+                return error_response("The request could not be read.", "bad_request", 400)
             except Exception:
                 logger.exception("Unhandled error in %s %s", request.method, request.path)
                 return error_response("Something went wrong on our side.", "internal_error", 500)

@@ -1,8 +1,9 @@
 """Refuse oversized request bodies before anything reads them.
 
 Django's ASGI handler spools the whole body to disk before a view runs, so the upload
-limit has to be enforced in front of it, from the declared Content-Length. (Bodies
-without a length are cut off by projects.uploads.SizeLimitHandler as they stream.)
+limit has to be enforced in front of it, from the declared Content-Length. The exact
+per-file limit is checked while the multipart body is parsed
+(projects.uploads.SizeLimitHandler).
 """
 
 import json
@@ -13,15 +14,30 @@ from django.conf import settings
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+def upload_too_large_message() -> str:
+    limit_mb = settings.MAX_UPLOAD_BYTES / 1024**2
+    return f"The file is larger than the {limit_mb:,.0f} MB upload limit."
+
+
+def declared_too_large(content_length: int) -> bool:
+    """Whether a body of this declared length cannot hold a file within the limit."""
+    return content_length > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
+
+
+def parse_content_length(value) -> int:
+    """The declared length; an unusable one counts as none, as Django itself treats it."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 class BodySizeLimit:
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if (
-            scope["type"] == "http"
-            and self._declared_length(scope) > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD
-        ):
+        if scope["type"] == "http" and declared_too_large(self._declared_length(scope)):
             await self._refuse(send)
             return
         await self.app(scope, receive, send)
@@ -30,21 +46,12 @@ class BodySizeLimit:
     def _declared_length(scope) -> int:
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                try:
-                    return int(value)
-                except ValueError:
-                    return 0
+                return parse_content_length(value)
         return 0
 
     @staticmethod
     async def _refuse(send):
-        limit_mb = settings.MAX_UPLOAD_BYTES / 1024**2
-        body = json.dumps(
-            {
-                "error": f"The file is larger than the {limit_mb:,.0f} MB upload limit.",
-                "code": "upload_too_large",
-            }
-        ).encode()
+        body = json.dumps({"error": upload_too_large_message(), "code": "upload_too_large"})
         await send(
             {
                 "type": "http.response.start",
@@ -56,4 +63,4 @@ class BodySizeLimit:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": body.encode()})

@@ -382,3 +382,35 @@ def test_it_rejects_a_bad_clip_order(alice_client, alice, project, three_clips, 
     assert response.json()["code"] == "invalid_clip_order"
     assert positions(alice) == [a, b, c]
     assert alice_client.get(f"/api/projects/{project['id']}").json()["name"] == "Game"
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", 7])
+def test_it_rejects_a_clip_name_that_is_not_text(alice_client, alice, clip, clip_url, name):
+    response = patch(alice_client, clip_url, {"name": name})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_name"
+    assert stored(alice, clip["id"]).name == clip["name"]
+
+
+def test_the_aspect_ratio_is_locked_while_clips_have_crops(
+    alice_client, alice, project, clip, clip_url
+):
+    project_url = f"/api/projects/{project['id']}"
+    # Without crops the shape is free to change...
+    assert patch(alice_client, project_url, {"aspect_ratio": "1:1"}).status_code == 200
+    assert patch(alice_client, project_url, {"aspect_ratio": "9:16"}).status_code == 200
+    # ...with crops drawn in 9:16 it is not.
+    assert patch(alice_client, clip_url, {"crop_keyframes": [kf(0.0)]}).status_code == 200
+    response = patch(alice_client, project_url, {"aspect_ratio": "16:9"})
+    assert response.status_code == 409
+    assert response.json()["code"] == "aspect_ratio_locked"
+    assert alice_client.get(project_url).json()["aspect_ratio"] == "9:16"
+    # Re-sending the same ratio is not a change.
+    assert patch(alice_client, project_url, {"aspect_ratio": "9:16"}).status_code == 200
+
+
+def test_a_body_over_the_request_size_limit_is_a_json_413(alice_client, settings, clip_url):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = patch(alice_client, clip_url, {"crop_keyframes": [kf(0.0)] * 50})
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"

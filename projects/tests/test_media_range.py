@@ -40,6 +40,14 @@ def test_it_serves_the_whole_clip_and_advertises_ranges(alice_client, clip, clip
 
 
 @pytest.mark.django_db
+def test_a_head_request_gets_the_headers(alice_client, clip, clip_bytes):
+    response = alice_client.head(clip["url"])
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(len(clip_bytes))
+    assert response["Accept-Ranges"] == "bytes"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("header", "start", "end"),
     [

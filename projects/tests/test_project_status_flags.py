@@ -318,6 +318,9 @@ BAD_REGIONS = {
     "centre outside": [region(keyframes=[{"time": 0.2, "x": 1200, "y": 10, "rx": 5, "ry": 5}])],
     "zero radius": [region(keyframes=[{"time": 0.2, "x": 10, "y": 10, "rx": 0, "ry": 5}])],
     "string coordinate": [region(keyframes=[{"time": 0.2, "x": "1", "y": 1, "rx": 5, "ry": 5}])],
+    "keyframe outside the span": [
+        region(keyframes=[{"time": 1.9, "x": 10, "y": 10, "rx": 5, "ry": 5}])
+    ],
     "unsorted keyframes": [
         region(
             keyframes=[
