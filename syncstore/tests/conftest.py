@@ -1,0 +1,176 @@
+"""Snapshot store fixtures: a real S3 endpoint (moto's server), a local store, outages.
+
+moto runs as its own process speaking real HTTP, so the S3 code under test goes through
+boto3's full request path (signing, retries, timeouts, error parsing), and an outage is
+a real refused connection rather than a mock.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import pytest
+
+from syncstore.stores import get_store
+
+_DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+# Real credentials or profiles from the developer's shell must not reach the tests.
+_CLEARED_AWS_ENV = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL")
+_MOTO_START_TIMEOUT = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers_http(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False
+
+
+def _start_moto(log_path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # Output goes to a file: an unread pipe fills up and blocks the server.
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + _MOTO_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break  # died at once, most likely the port was taken meanwhile
+        if _answers_http(url + "/moto-api/"):
+            return process, url
+        time.sleep(0.05)
+    _stop(process)
+    tail = log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"moto_server did not start on {url}:\n{tail}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """URL of a moto S3 server (``http://127.0.0.1:<port>``) shared by the whole run.
+
+    Dummy AWS credentials are in the environment for the session. Tests must not rely on
+    an empty server: use a fresh bucket each (``s3_store`` does).
+    """
+    saved = {name: os.environ.get(name) for name in (*_DUMMY_AWS_ENV, *_CLEARED_AWS_ENV)}
+    os.environ.update(_DUMMY_AWS_ENV)
+    for name in _CLEARED_AWS_ENV:
+        os.environ.pop(name, None)
+    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    try:
+        for attempt in range(3):
+            try:
+                process, url = _start_moto(log_path)
+                break
+            except RuntimeError:
+                # The free port can be taken between choosing it and binding it.
+                if attempt == 2:
+                    raise
+        try:
+            yield url
+        finally:
+            _stop(process)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def moto_client(moto_endpoint):
+    """A plain boto3 S3 client on the moto server, to set up or inspect buckets directly."""
+    return boto3.session.Session().client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def s3_store(settings, moto_endpoint, moto_client):
+    """The S3 snapshot store on a new, empty moto bucket, configured through settings.
+
+    Code under test that calls ``get_store()`` gets this same store.
+    """
+    bucket = f"test-{uuid.uuid4().hex}"
+    moto_client.create_bucket(Bucket=bucket)
+    settings.S3_BUCKET = bucket
+    settings.S3_ENDPOINT_URL = moto_endpoint
+    settings.S3_REGION = "us-east-1"
+    return get_store()
+
+
+@pytest.fixture
+def s3_outage(settings):
+    """A context manager factory: inside ``with s3_outage():`` S3 is unreachable.
+
+    It points ``S3_ENDPOINT_URL`` at a closed local port, so every request fails with a
+    real refused connection, and shortens the timeouts so failures come quickly. Code
+    that calls ``get_store()`` inside the block gets the unreachable store (also given
+    by ``as``); store objects obtained before the block still reach the live server.
+    """
+
+    @contextlib.contextmanager
+    def outage():
+        names = (
+            "S3_BUCKET",
+            "S3_ENDPOINT_URL",
+            "SNAPSHOT_CONNECT_TIMEOUT",
+            "SNAPSHOT_READ_TIMEOUT",
+        )
+        missing = object()
+        saved = {name: getattr(settings, name, missing) for name in names}
+        settings.S3_BUCKET = settings.S3_BUCKET or f"outage-{uuid.uuid4().hex}"
+        # Nothing listens on a port we just bound and released.
+        settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{_free_port()}"
+        settings.SNAPSHOT_CONNECT_TIMEOUT = 1
+        settings.SNAPSHOT_READ_TIMEOUT = 2
+        try:
+            yield get_store()
+        finally:
+            for name, value in saved.items():
+                if value is missing:
+                    delattr(settings, name)
+                else:
+                    setattr(settings, name, value)
+
+    return outage
+
+
+@pytest.fixture
+def local_store(settings, tmp_path):
+    """A local snapshot store in this test's own folder, configured through settings."""
+    settings.S3_BUCKET = ""
+    settings.SNAPSHOT_LOCAL_DIR = tmp_path / "snapshots"
+    return get_store()
