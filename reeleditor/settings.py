@@ -84,8 +84,9 @@ MIDDLEWARE = [
     "reeleditor.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Binds the signed-in user's own database for the rest of the request.
-    "syncstore.middleware.UserDatabaseMiddleware",
+    # Binds the signed-in user's own database for the rest of the request, and makes
+    # its writes durable (a committed snapshot) before the response leaves.
+    "syncstore.middleware.SyncMiddleware",
 ]
 
 ROOT_URLCONF = "reeleditor.urls"
@@ -211,6 +212,22 @@ MAX_CLIPS_PER_PROJECT = envint("MAX_CLIPS_PER_PROJECT", 50)
 MAX_KEYFRAMES_PER_CLIP = envint("MAX_KEYFRAMES_PER_CLIP", 500)
 MAX_SEGMENTS_PER_CLIP = envint("MAX_SEGMENTS_PER_CLIP", 100)
 MAX_HIGHLIGHT_REGIONS = envint("MAX_HIGHLIGHT_REGIONS", 50)
+
+# --- Sync store (snapshots of the per-user databases) --------------------------------
+# Snapshots go to the S3 bucket when S3_BUCKET is set (under SNAPSHOT_PREFIX), to a
+# local folder otherwise. Keep that folder off the machine's data disk in production
+# if you run without S3: it is the durable copy.
+SNAPSHOT_PREFIX = env("SNAPSHOT_PREFIX", "")
+SNAPSHOT_LOCAL_DIR = env("SNAPSHOT_LOCAL_DIR", "") or None
+SNAPSHOT_RETENTION = envint("SNAPSHOT_RETENTION", 10)  # committed versions kept per user
+SNAPSHOT_CONNECT_TIMEOUT = envint("SNAPSHOT_CONNECT_TIMEOUT", 5)
+SNAPSHOT_READ_TIMEOUT = envint("SNAPSHOT_READ_TIMEOUT", 30)
+# Retries of a failed push inside the request, in seconds between tries, before the
+# response says X-Sync-Status: failed (and the periodic retry takes over).
+SYNC_PUSH_BACKOFF = [0.2, 0.6]
+SYNC_RETRY_INTERVAL = envint("SYNC_RETRY_INTERVAL", 30)  # periodic retry of dirty copies
+LEASE_WAIT_SECONDS = envint("LEASE_WAIT_SECONDS", 30)
+LEASE_TTL_SECONDS = envint("LEASE_TTL_SECONDS", 30)
 
 # --- Exports ------------------------------------------------------------------------
 EXPORT_MODE = env("EXPORT_MODE", "real")

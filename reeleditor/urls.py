@@ -11,6 +11,7 @@ from .jsonapi import install_error_handlers
 urlpatterns = [
     path("", include("projects.urls")),
     path("api/", include(projects_api)),
+    path("api/", include("syncstore.urls")),
     path("media/<path:name>", media_file, name="media"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -57,6 +57,12 @@ def alias_for(user_id: int) -> str:
     return f"{ALIAS_PREFIX}{int(user_id)}"
 
 
+def user_id_for(alias: str) -> int | None:
+    """The user whose database ``alias`` is, or None (the template, other databases)."""
+    suffix = alias.removeprefix(ALIAS_PREFIX)
+    return int(suffix) if alias != suffix and suffix.isdigit() else None
+
+
 def users_dir() -> Path:
     return Path(settings.REELEDITOR_DATA_DIR) / "users"
 
@@ -98,7 +104,11 @@ def _open_file(user_id: int, entry: "_OpenDatabase") -> None:
     path = database_path(user_id)
     try:
         if not path.exists():
-            _create_from_template(path)
+            # The sync layer decides between a fresh database and the user's latest
+            # snapshot (a new machine); imported here because it builds on this module.
+            from .sync import materialize
+
+            materialize(user_id, path)
         with _lock:
             _register_alias_locked(entry.alias, path)
         _ensure_migrated(entry.alias, user_dir(user_id))
@@ -256,7 +266,8 @@ def _build_template(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _create_from_template(path: Path) -> None:
+def create_from_template(path: Path) -> None:
+    """Create a new, migrated, empty user database at ``path`` (never overwrites)."""
     template = _template_path()
     if not template.exists():
         with file_lock(template.parent / ".build.lock"):

@@ -1,0 +1,91 @@
+"""Which user databases the current request or task has written to.
+
+Every connection to a user database gets an execute wrapper that, before a write
+statement runs, records the write:
+
+* on the request's or task's ``WriteTracker`` (held in a ContextVar, set by the sync
+  middleware or ``sync.writing()``), so that the code that owns the request pushes a
+  snapshot of each user it wrote to, and attributes a failure to the right user;
+* in the working copy's persistent state (``workingcopy.mark_dirty``), before the
+  statement runs, so a crash between the write and the push can never leave a
+  committed write that nothing knows must be pushed.
+
+The tracker is a mutable object inside the ContextVar, not a value swapped in and out:
+code running in a copied context (``sync_to_async``, ``asyncio.to_thread``) marks the
+same tracker, and concurrent requests each have their own (the product we replace kept
+this flag in ``threading.local`` and a concurrent read cleared a long export's flag).
+"""
+
+import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+from . import userdb, workingcopy
+
+WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP"})
+
+
+class WriteTracker:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users: set[int] = set()
+
+    def note(self, user_id: int) -> bool:
+        """Record a write to ``user_id``; True the first time for this tracker."""
+        with self._lock:
+            if user_id in self._users:
+                return False
+            self._users.add(user_id)
+            return True
+
+    @property
+    def user_ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._users)
+
+
+_tracker: ContextVar[WriteTracker | None] = ContextVar("reeleditor_write_tracker", default=None)
+
+
+@contextmanager
+def track_writes():
+    tracker = WriteTracker()
+    token = _tracker.set(tracker)
+    try:
+        yield tracker
+    finally:
+        _tracker.reset(token)
+
+
+def current_tracker() -> WriteTracker | None:
+    return _tracker.get()
+
+
+def is_write(sql: str) -> bool:
+    verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return verb in WRITE_VERBS
+
+
+def record_write(user_id: int) -> None:
+    tracker = _tracker.get()
+    # Without a tracker (a shell, a migration) every write statement is recorded; with
+    # one, the first write per user is enough, as its owner pushes once at the end.
+    if tracker is None or tracker.note(user_id):
+        workingcopy.mark_dirty(user_id)
+
+
+def _track_writes(execute, sql, params, many, context):
+    if is_write(sql):
+        user_id = userdb.user_id_for(context["connection"].alias)
+        if user_id is not None:
+            record_write(user_id)
+    return execute(sql, params, many, context)
+
+
+@receiver(connection_created)
+def install_write_tracking(sender, connection, **kwargs):
+    if userdb.is_user_alias(connection.alias) and _track_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_track_writes)

@@ -1,0 +1,28 @@
+"""The sync API: the state of the signed-in user's data, and a retry button."""
+
+from django.http import JsonResponse
+
+from reeleditor.jsonapi import api_view
+from syncstore.binding import current_user_id
+
+from . import sync
+
+
+@api_view("GET")
+def status(request):
+    data = sync.status_of(current_user_id())
+    response = JsonResponse(data)
+    response["X-Sync-Status"] = data["status"]
+    return response
+
+
+@api_view("POST")
+def retry(request):
+    """Push now (the middleware holds the user's lease), and acknowledge a conflict."""
+    user_id = current_user_id()
+    sync.acknowledge(user_id)
+    result = sync.push(user_id)
+    data = sync.status_of(user_id)
+    response = JsonResponse(data, status=503 if result.status == sync.Status.FAILED else 200)
+    response["X-Sync-Status"] = data["status"]  # the state after the retry, not before it
+    return response
