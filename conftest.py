@@ -58,6 +58,8 @@ def data_dir(settings, tmp_path):
     path.mkdir()
     settings.REELEDITOR_DATA_DIR = path
     settings.MEDIA_ROOT = path / "media"
+    # No background retry loop: tests push and retry explicitly.
+    settings.SYNC_RETRY_INTERVAL = 0
     # Test users need no slow password hashing.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     userdb.forget_all()

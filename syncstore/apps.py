@@ -6,5 +6,6 @@ class SyncstoreConfig(AppConfig):
     verbose_name = "Sync store"
 
     def ready(self):
-        # Installs the execute wrapper that records writes to user databases.
-        from . import tracking  # noqa: F401
+        # The execute wrapper that records writes to user databases, and the Celery
+        # worker hook that starts the periodic retry there.
+        from . import signals, tracking  # noqa: F401

@@ -5,7 +5,7 @@ from contextlib import ExitStack
 
 from reeleditor.jsonapi import error_response
 
-from . import leases, sync
+from . import leases, retry, sync
 from .binding import bound_to_user
 from .tracking import track_writes
 
@@ -36,6 +36,10 @@ class SyncMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        retry.ensure_running()  # the periodic retry of this process's dirty copies
+        return self._call(request)
+
+    def _call(self, request):
         if not request.user.is_authenticated:
             return self.get_response(request)
         user_id = request.user.pk

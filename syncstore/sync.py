@@ -453,3 +453,57 @@ def retry_dirty_copies() -> list[SyncResult]:
         except (leases.LeaseTimeout, leases.LeaseUnavailable, SyncUnavailable) as exc:
             logger.info("retry of user %s postponed: %s", user_id, exc)
     return results
+
+
+# --- Operations (admin actions, the resync command) ---------------------------------------
+
+
+def force_push(user_id: int) -> SyncResult:
+    """Commit the working copy as the next version even if no write was recorded.
+
+    A copy that is not based on the committed version is still refused (and kept as a
+    conflict copy): forcing never overwrites someone else's committed work.
+    """
+    with leases.lease(user_id), bound_to_user(user_id):
+        workingcopy.mark_dirty(user_id)
+        return push(user_id)
+
+
+def force_pull(user_id: int) -> SyncResult:
+    """Replace the working copy with the committed version.
+
+    Unpushed writes are kept as a conflict copy first, never dropped.
+    """
+    with leases.lease(user_id), bound_to_user(user_id), workingcopy.copy_lock(user_id):
+        row = registry_row(user_id)
+        if row is None or row.version == 0:
+            return SyncResult(user_id, Status.OK, 0, "nothing committed yet")
+        state = workingcopy.read_state(user_id)
+        if state.dirty:
+            _preserve_conflict(user_id, state, "unpushed writes replaced by a forced pull")
+        _pull(user_id, row)
+        return SyncResult(user_id, _reported_status(row, None), row.version)
+
+
+def verify(user_id: int) -> SyncResult:
+    """Check that the committed snapshot downloads, matches its checksum and is sound."""
+    row = registry_row(user_id)
+    if row is None or row.version == 0:
+        return SyncResult(user_id, Status.OK, 0, "nothing committed yet")
+    image = _workdir(user_id) / f".{uuid.uuid4().hex}.verify"
+    try:
+        _download(user_id, row, image)
+    except SyncUnavailable as exc:
+        return SyncResult(user_id, Status.FAILED, row.version, str(exc))
+    finally:
+        image.unlink(missing_ok=True)
+    return SyncResult(user_id, Status.OK, row.version, "snapshot verified")
+
+
+def known_user_ids() -> list[int]:
+    """Users with a registry row or a working copy on this machine."""
+    ids = set(SyncState.objects.values_list("user_id", flat=True))
+    root = userdb.users_dir()
+    if root.exists():
+        ids.update(int(p.name) for p in root.iterdir() if p.name.isdigit())
+    return sorted(ids)

@@ -4,6 +4,7 @@ from django.core.management import call_command
 
 from projects.models import Project
 from syncstore.binding import bound_to_user
+from syncstore.models import SyncState
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +23,8 @@ def test_it_creates_a_demo_user_with_a_project_and_a_playable_clip(settings, cli
     assert (settings.MEDIA_ROOT / clip.file).stat().st_size == clip.size_bytes
     media = client.get(f"/media/{clip.file}")
     assert media.status_code == 200
+    # Written like any other change: committed as the user's first snapshot.
+    assert SyncState.objects.get(user=user).version == 1
 
 
 def test_running_it_twice_keeps_one_demo_project():

@@ -12,7 +12,7 @@ from projects.clips import add_clip
 from projects.models import Project
 from projects.probe import probe_video
 from projects.synthetic import write_game_clip
-from syncstore.binding import bound_to_user
+from syncstore.sync import writing
 
 PROJECT_NAME = "Demo: Saturday match"
 
@@ -29,7 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         user = self._user(options["username"], options["password"])
-        with bound_to_user(user.pk):
+        # Like any write, under the lease and committed to a snapshot at the end.
+        with writing(user.pk) as outcome:
             if Project.objects.filter(name=PROJECT_NAME).exists():
                 self.stdout.write(f"Demo project already there for user {user.username!r}.")
                 return
@@ -39,6 +40,9 @@ class Command(BaseCommand):
                 project = Project.objects.create(name=PROJECT_NAME, aspect_ratio="9:16")
                 with open(path, "rb") as handle:
                     add_clip(project, File(handle, name=path.name), path.name, probe_video(path))
+        if not outcome.ok:
+            failures = "; ".join(r.error for r in outcome.results.values() if not r.ok)
+            self.stderr.write(f"The demo data is saved locally but not yet synced: {failures}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: sign in as {user.username!r} (password {options['password']!r})."

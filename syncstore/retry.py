@@ -1,0 +1,50 @@
+"""The periodic retry: every process that holds working copies pushes its dirty ones.
+
+A write whose push failed stays in the working copy, marked dirty on disk; this loop
+(with the next write, ``POST /api/sync/retry`` and ``manage.py resync``) is how it
+reaches the store once the store is back. It runs in each web process (started by the
+first request) and each Celery worker (started when the worker is ready): a dirty copy
+lives on one machine's disk, so the retry must run where the copy is; a Celery beat
+task would be delivered to any worker, not to the machine holding the copy.
+"""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+_started = threading.Event()
+_guard = threading.Lock()
+
+
+def ensure_running() -> None:
+    """Start the retry loop in this process once (no-op when SYNC_RETRY_INTERVAL is 0)."""
+    if _started.is_set() or settings.SYNC_RETRY_INTERVAL <= 0:
+        return
+    with _guard:
+        if _started.is_set():
+            return
+        thread = threading.Thread(target=_loop, name="sync-retry", daemon=True)
+        thread.start()
+        _started.set()
+
+
+def _loop() -> None:
+    from . import sync
+
+    while True:
+        interval = settings.SYNC_RETRY_INTERVAL
+        time.sleep(interval if interval > 0 else 1)
+        if interval <= 0:  # switched off since the loop started: pause
+            continue
+        try:
+            for result in sync.retry_dirty_copies():
+                logger.info("retry: user %s %s v%s", result.user_id, result.status, result.version)
+        except Exception:  # the loop must outlive any one failure
+            logger.exception("periodic sync retry failed")
+        finally:
+            close_old_connections()
