@@ -23,6 +23,10 @@ import django
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
+
+call_command("migrate", verbosity=0)  # the central database holds the sync registry
+
 from django.db import connections  # noqa: E402
 
 from syncstore import userdb  # noqa: E402
