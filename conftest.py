@@ -11,6 +11,10 @@ from django.test import Client, TransactionTestCase
 
 from syncstore import userdb
 
+# The object-store fixtures (moto S3 endpoint, buckets, outages, local store) serve
+# every app's tests.
+pytest_plugins = ["syncstore.tests.fixtures"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def allow_user_database_connections():

@@ -1,3 +1,9 @@
-"""WebSocket routes of the exports app (export progress arrives with the exports issue)."""
+"""WebSocket routes of the exports app."""
 
-websocket_urlpatterns = []
+from django.urls import re_path
+
+from .consumers import ExportProgressConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/exports/(?P<job_id>[0-9a-f-]{36})/$", ExportProgressConsumer.as_asgi()),
+]

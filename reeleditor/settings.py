@@ -234,6 +234,12 @@ EXPORT_MODE = env("EXPORT_MODE", "real")
 if EXPORT_MODE not in ("real", "mock"):
     raise ImproperlyConfigured(f"EXPORT_MODE must be real or mock, got {EXPORT_MODE!r}")
 UPSCALE_MODEL_PATH = env("UPSCALE_MODEL_PATH", "")
+EXPORT_PRESET = env("EXPORT_PRESET", "veryfast")  # libx264 preset of real exports
+EXPORT_WORKERS = envint("EXPORT_WORKERS", 1)  # in-process pool size (embedded default)
+# A processing job whose heartbeat is older than this lost its worker.
+EXPORT_STALE_AFTER = envint("EXPORT_STALE_AFTER", 120)
+# Waits between retries of the commit of a finished export before it ends "sync_failed".
+EXPORT_FINALIZE_RETRY_DELAYS = [0.5, 2.0]
 
 # --- Internationalisation -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

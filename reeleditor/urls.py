@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("api/", include(projects_api)),
     path("api/", include("syncstore.urls")),
+    path("api/", include("exports.urls")),
     path("media/<path:name>", media_file, name="media"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -25,7 +25,8 @@ class UserDatabaseRouter:
     db_for_write = db_for_read
 
     def allow_relation(self, obj1, obj2, **hints):
-        if _is_user_model(type(obj1)) or _is_user_model(type(obj2)):
+        # Instances, not type(obj): request.user is a lazy proxy whose type is not a model.
+        if _is_user_model(obj1) or _is_user_model(obj2):
             return obj1._state.db == obj2._state.db
         return None
 

@@ -1,0 +1,59 @@
+"""Export progress over a WebSocket: the owner of a job watches it live."""
+
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from . import jobs, progress
+from .models import ExportJob
+
+
+class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
+    """Authenticate, check ownership, join ``export_<id>``, send the state, forward.
+
+    The group is joined *before* the current state is read, so no update can fall in
+    between; a subscriber that arrives after the job ended still gets its final state.
+    """
+
+    async def connect(self):
+        user = self.scope.get("user")
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        if not await self._owns(user, job_id):
+            await self.close(code=4404)  # another user's job looks like no job at all
+            return
+        progress.remember_consumer_loop()
+        self.group = progress.group_name(job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(await self._current_state(job_id))
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        # The client may ask again (after a reconnect, or to be sure).
+        if content.get("type") == "state":
+            await self.send_json(
+                await self._current_state(self.scope["url_route"]["kwargs"]["job_id"])
+            )
+
+    async def export_progress(self, event):
+        await self.send_json(event["message"])
+
+    @database_sync_to_async
+    def _owns(self, user, job_id) -> bool:
+        try:
+            return ExportJob.objects.filter(pk=uuid.UUID(job_id), user=user).exists()
+        except ValueError:
+            return False
+
+    @database_sync_to_async
+    def _current_state(self, job_id) -> dict:
+        job = ExportJob.objects.get(pk=job_id)
+        jobs.mark_if_lost(job)
+        return job.to_message()

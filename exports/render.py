@@ -1,0 +1,65 @@
+"""Shared types of the render pipelines (framing, overlay): specs in, results out.
+
+The pipelines are plain functions over local files and these specs; they know nothing
+of jobs, users, databases or storage, so they can be tested and benchmarked alone.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class RenderError(Exception):
+    """A render failed for a reason a user can be told (``message``) and a ``code``."""
+
+    def __init__(self, message: str, code: str = "render_failed"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RenderCancelled(Exception):
+    """``should_cancel`` said stop; the partial output has been removed."""
+
+
+# progress(done, total, phase): done/total in frames, phase a short word for the UI
+ProgressCallback = Callable[[int, int, str], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """One source clip and its framing edits; times in source seconds, source pixels."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    duration: float
+    crop_keyframes: list = field(default_factory=list)
+    trim: tuple[float, float] | None = None
+    segments: list = field(default_factory=list)  # [{start, end, speed}]
+    has_audio: bool = False
+
+
+@dataclass(frozen=True)
+class FramingSpec:
+    clips: list
+    output_width: int
+    output_height: int
+    fps: float | None = None  # None: the first clip's frame rate
+    preset: str = "veryfast"
+    crf: int = 20
+    upscaler: object | None = None  # an exports.upscale.Upscaler, or None for Lanczos
+    max_seconds: float | None = None  # render only the first N output seconds (mock mode)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    path: str
+    width: int
+    height: int
+    duration: float
+    fps: float
+    frame_count: int
+    size_bytes: int
+    has_audio: bool
