@@ -37,7 +37,7 @@ class ProjectQuerySet(models.QuerySet):
             clips_in_progress=Count("clips", filter=in_progress, distinct=True),
             has_overlay_edits=Exists(HighlightRegion.objects.filter(project=OuterRef("pk"))),
             has_final_video=Exists(FinalVideo.objects.filter(project=OuterRef("pk"))),
-        )
+        ).order_by("-created_at", "-id")  # GROUP BY drops Meta.ordering
 
 
 class Project(models.Model):

@@ -63,7 +63,9 @@ def unpack(packed: Path, checksum: str, dest: Path) -> None:
         check_integrity(tmp)
         os.replace(tmp, dest)
     finally:
-        tmp.unlink(missing_ok=True)
+        # Opening a WAL-mode image (the integrity check) leaves -wal/-shm beside it.
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def install(image: Path, db_path: Path) -> None:

@@ -173,13 +173,20 @@ def ensure_fresh(user_id: int) -> SyncState | None:
             return row
         if state.dirty:
             # Unpushed writes on a stale base: keep them where an operator can see
-            # them, then follow the committed version.
-            _preserve_conflict(user_id, state, "the working copy was behind with unpushed writes")
+            # them, say so, then follow the committed version.
+            message = (
+                f"Changes made here on version {state.base_version} were not saved before "
+                f"version {row.version} was saved elsewhere; they were kept as a conflict copy."
+            )
+            _preserve_conflict(user_id, state, message)
+            _record_conflict(user_id, message)
         _pull(user_id, row)
     return registry_row(user_id)
 
 
 def _pull(user_id: int, row: SyncState) -> None:
+    if row.version == 0:
+        raise SyncUnavailable("there is no committed version to pull")
     image = _workdir(user_id) / f".{uuid.uuid4().hex}.pulled"
     try:
         _download(user_id, row, image)
@@ -225,6 +232,8 @@ def push(user_id: int) -> SyncResult:
         row = _ensure_row(user_id)
         if not state.dirty:
             return SyncResult(user_id, _reported_status(row, state), row.version)
+        if state.base_version > row.version:
+            return _refuse_ahead(user_id, state, row)
         if state.base_version != row.version:
             return _refuse_stale(user_id, state, row)
         packed = snapshots.take(userdb.database_path(user_id), _workdir(user_id))
@@ -280,6 +289,19 @@ def _refuse_stale(user_id, state, row, uploaded_key=None) -> SyncResult:
         message += f" Loading the saved version failed: {exc}"
     _record_conflict(user_id, message)
     return SyncResult(user_id, Status.CONFLICT, row.version, message)
+
+
+def _refuse_ahead(user_id, state, row) -> SyncResult:
+    """The copy claims a version the registry never reached (registry restored from an
+    older backup?). Neither side can be trusted to win: keep the copy, push nothing,
+    pull nothing, and say so until an operator decides (force push, force pull)."""
+    message = (
+        f"This copy is at version {state.base_version} but the registry says "
+        f"{row.version}; nothing was saved. An operator must resolve it."
+    )
+    record_failure(user_id, message)
+    logger.error("user %s: %s", user_id, message)
+    return SyncResult(user_id, Status.FAILED, row.version, message)
 
 
 def _collect_garbage(user_id: int, committed: int) -> None:
@@ -365,7 +387,10 @@ def _conflict_file(user_id: int, name: str, workdir: Path) -> Path:
     if local.exists():
         return local
     target = workdir / f".{uuid.uuid4().hex}.conflict"
-    get_store().get_file(f"{conflict_prefix(user_id)}{name}", target)
+    try:
+        get_store().get_file(f"{conflict_prefix(user_id)}{name}", target)
+    except (StoreError, SnapshotMissing) as exc:
+        raise SyncUnavailable(f"conflict copy {name} cannot be fetched: {exc}") from exc
     return target
 
 
@@ -424,6 +449,10 @@ def push_written(tracker) -> dict[int, SyncResult]:
         except (leases.LeaseTimeout, leases.LeaseUnavailable) as exc:
             record_failure(user_id, f"Could not take the write lease: {exc}")
             results[user_id] = SyncResult(user_id, Status.FAILED, 0, str(exc))
+        except Exception as exc:  # one user's failure is theirs alone; the write stays dirty
+            logger.exception("push of user %s failed", user_id)
+            record_failure(user_id, f"Saving failed: {exc}")
+            results[user_id] = SyncResult(user_id, Status.FAILED, 0, str(exc))
     return results
 
 
@@ -452,6 +481,10 @@ def retry_dirty_copies() -> list[SyncResult]:
                 results.append(push(user_id))
         except (leases.LeaseTimeout, leases.LeaseUnavailable, SyncUnavailable) as exc:
             logger.info("retry of user %s postponed: %s", user_id, exc)
+        except Exception as exc:  # never let one broken copy stop the others' retry
+            logger.exception("retry of user %s failed", user_id)
+            record_failure(user_id, f"Saving failed: {exc}")
+            results.append(SyncResult(user_id, Status.FAILED, 0, str(exc)))
     return results
 
 
@@ -480,9 +513,12 @@ def force_pull(user_id: int) -> SyncResult:
             return SyncResult(user_id, Status.OK, 0, "nothing committed yet")
         state = workingcopy.read_state(user_id)
         if state.dirty:
-            _preserve_conflict(user_id, state, "unpushed writes replaced by a forced pull")
+            # The operator chose this; the copy is kept, but it is no conflict to report.
+            message = "Unpushed changes were replaced by a forced pull; kept as a conflict copy."
+            _preserve_conflict(user_id, state, message)
+        _record_ok(user_id)  # whatever failed before, this copy is now the committed one
         _pull(user_id, row)
-        return SyncResult(user_id, _reported_status(row, None), row.version)
+        return SyncResult(user_id, _reported_status(registry_row(user_id), None), row.version)
 
 
 def verify(user_id: int) -> SyncResult:

@@ -32,10 +32,15 @@ class WriteTracker:
     def __init__(self):
         self._lock = threading.Lock()
         self._users: set[int] = set()
+        # Once its owner has pushed, a write arriving late (from a copied context still
+        # running) must be recorded on its own: nobody will push for this tracker again.
+        self.closed = False
 
     def note(self, user_id: int) -> bool:
-        """Record a write to ``user_id``; True the first time for this tracker."""
+        """Record a write to ``user_id``; True when the copy must be marked dirty now."""
         with self._lock:
+            if self.closed:
+                return True
             if user_id in self._users:
                 return False
             self._users.add(user_id)
@@ -57,6 +62,7 @@ def track_writes():
     try:
         yield tracker
     finally:
+        tracker.closed = True
         _tracker.reset(token)
 
 
@@ -65,7 +71,12 @@ def current_tracker() -> WriteTracker | None:
 
 
 def is_write(sql: str) -> bool:
-    verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    words = sql.split()
+    if not words:
+        return False
+    verb = words[0].upper()
+    if verb == "WITH":  # a common table expression: a write if any write verb follows
+        return any(word.upper().strip("(") in WRITE_VERBS for word in words[1:])
     return verb in WRITE_VERBS
 
 

@@ -11,6 +11,9 @@ from . import sync
 @api_view("GET")
 def status(request):
     data = sync.status_of(current_user_id())
+    problem = getattr(request, "sync_problem", None)  # this request read a stale copy
+    if problem:
+        data = {**data, "status": sync.Status.FAILED, "last_error": problem}
     response = JsonResponse(data)
     response["X-Sync-Status"] = data["status"]
     return response
