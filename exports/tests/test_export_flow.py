@@ -62,7 +62,7 @@ async def watch(job_id, client, timeout=180):
     communicator = WebsocketCommunicator(
         application,
         f"/ws/exports/{job_id}/",
-        headers=[(b"cookie", cookie), (b"origin", b"http://testserver")],
+        headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
     )
     connected, _ = await communicator.connect()
     assert connected
@@ -187,7 +187,7 @@ async def test_another_users_websocket_is_refused(fast_exports, django_user_mode
         communicator = WebsocketCommunicator(
             application,
             f"/ws/exports/{job['job_id']}/",
-            headers=[*headers, (b"origin", b"http://testserver")],
+            headers=[*headers, (b"origin", b"http://localhost")],
         )
         connected, _ = await communicator.connect()
         assert not connected

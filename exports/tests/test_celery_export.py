@@ -1,0 +1,120 @@
+"""The same export through Celery: a real worker process, Redis as broker and channel layer.
+
+The worker is a separate process (as on a GPU machine), sharing only what production
+machines share: the central database, the media and snapshot storage, and Redis.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from channels.layers import channel_layers
+from django.db import connection
+
+from exports.models import ExportJob
+from exports.tests.test_export_flow import (
+    FPS,
+    SECONDS,
+    assert_ball_where_the_crop_put_it,
+    ball_clip,  # noqa: F401 - the module-scoped clip fixture
+    decoded_frames,
+    setup_project,
+    signed_in,
+    watch,
+)
+from projects.tests.helpers import post_json
+from reeleditor.celery import app as celery_app
+from syncstore.models import SyncState
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_mode(settings, local_store):
+    settings.REDIS_URL = REDIS_URL
+    settings.EXPORT_PRESET = "ultrafast"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    channel_layers.backends = {}
+    previous_broker = celery_app.conf.broker_url
+    celery_app.conf.broker_url = REDIS_URL
+    yield
+    celery_app.conf.broker_url = previous_broker
+    channel_layers.backends = {}
+
+
+@pytest.fixture
+def celery_worker(redis_mode, settings, tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reeleditor.settings",
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "REELEDITOR_DATA_DIR": str(settings.REELEDITOR_DATA_DIR),
+        "SNAPSHOT_LOCAL_DIR": str(settings.SNAPSHOT_LOCAL_DIR),
+        "REDIS_URL": REDIS_URL,
+        "EXPORT_PRESET": "ultrafast",
+        "SYNC_RETRY_INTERVAL": "0",
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
+    # Purge anything an earlier run left in this test database's queue.
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "reeleditor", "purge", "-f"],
+        cwd=ROOT, env=env, stdout=log, stderr=log, timeout=60, check=False,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "reeleditor", "worker", "-P", "solo",
+            "--without-mingle", "--without-gossip", "--loglevel=INFO",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    log.close()
+
+
+async def test_a_framing_export_on_a_celery_worker(celery_worker, django_user_model, ball_clip, settings, tmp_path):  # noqa: F811
+    alice = await django_user_model.objects.acreate(username="alice")
+    client = await asyncio.to_thread(signed_in, alice)
+    project = await asyncio.to_thread(setup_project, client, ball_clip)
+
+    response = await asyncio.to_thread(
+        post_json, client, f"/api/projects/{project['id']}/exports", {"kind": "framing"}
+    )
+    assert response.status_code == 202
+    job_id = response.json()["job_id"]
+
+    messages = await watch(job_id, client, timeout=240)
+    final = messages[-1]
+    log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+    assert final["status"] == "complete", (final, log)
+    assert [m["progress"] for m in messages] == sorted(m["progress"] for m in messages)
+    # It really ran in the worker process, not here.
+    job = await ExportJob.objects.aget(pk=job_id)
+    assert job.worker.endswith(f":{celery_worker.pid}"), job.worker
+
+    listed = await asyncio.to_thread(client.get, "/api/projects")
+    assert listed.json()["projects"][0]["has_working_video"] is True
+    video = (await asyncio.to_thread(client.get, f"/api/projects/{project['id']}/working-video")).json()
+    assert video["id"] == final["working_video_id"]
+    row = await SyncState.objects.aget(user=alice)
+    assert row.status == "ok"
+
+    media = settings.MEDIA_ROOT / video["url"].removeprefix("/media/")
+    _, frames = await asyncio.to_thread(decoded_frames, media)
+    assert len(frames) == int(SECONDS * FPS)
+    assert_ball_where_the_crop_put_it(frames, 1080, 1920)
