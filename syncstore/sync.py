@@ -439,10 +439,10 @@ class WriteOutcome:
         return all(r.ok for r in self.results.values())
 
 
-def push_written(tracker) -> dict[int, SyncResult]:
-    """Push every user database ``tracker`` saw written, each under its own lease."""
+def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
+    """Push every user database ``tracker`` saw written (and ``also``), each under its own lease."""
     results = {}
-    for user_id in tracker.user_ids:
+    for user_id in sorted({*tracker.user_ids, *also}):
         try:
             with leases.lease(user_id):  # re-entrant: usually already held
                 results[user_id] = push(user_id)
@@ -469,7 +469,11 @@ def writing(user_id: int):
         ensure_fresh(user_id)
         with track_writes() as tracker:
             yield outcome
-        outcome.results = push_written(tracker)
+        # A unit of work ends durable: if the copy still holds writes from an earlier
+        # attempt whose push failed (a retried export finds its row already there and
+        # writes nothing), they are pushed now too.
+        pending = [user_id] if workingcopy.read_state(user_id).dirty else []
+        outcome.results = push_written(tracker, also=pending)
 
 
 def retry_dirty_copies() -> list[SyncResult]:

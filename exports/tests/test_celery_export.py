@@ -87,7 +87,9 @@ def celery_worker(redis_mode, settings, tmp_path):
     log.close()
 
 
-async def test_a_framing_export_on_a_celery_worker(celery_worker, django_user_model, ball_clip, settings, tmp_path):  # noqa: F811
+async def test_a_framing_export_on_a_celery_worker(
+    celery_worker, django_user_model, ball_clip, settings, tmp_path
+):  # noqa: F811
     alice = await django_user_model.objects.acreate(username="alice")
     client = await asyncio.to_thread(signed_in, alice)
     project = await asyncio.to_thread(setup_project, client, ball_clip)
@@ -109,7 +111,9 @@ async def test_a_framing_export_on_a_celery_worker(celery_worker, django_user_mo
 
     listed = await asyncio.to_thread(client.get, "/api/projects")
     assert listed.json()["projects"][0]["has_working_video"] is True
-    video = (await asyncio.to_thread(client.get, f"/api/projects/{project['id']}/working-video")).json()
+    video = (
+        await asyncio.to_thread(client.get, f"/api/projects/{project['id']}/working-video")
+    ).json()
     assert video["id"] == final["working_video_id"]
     row = await SyncState.objects.aget(user=alice)
     assert row.status == "ok"
