@@ -19,7 +19,6 @@ from exports.tests.test_export_flow import (
     FPS,
     SECONDS,
     assert_ball_where_the_crop_put_it,
-    ball_clip,  # noqa: F401 - the module-scoped clip fixture
     decoded_frames,
     setup_project,
     signed_in,
@@ -89,7 +88,7 @@ def celery_worker(redis_mode, settings, tmp_path):
 
 async def test_a_framing_export_on_a_celery_worker(
     celery_worker, django_user_model, ball_clip, settings, tmp_path
-):  # noqa: F811
+):
     alice = await django_user_model.objects.acreate(username="alice")
     client = await asyncio.to_thread(signed_in, alice)
     project = await asyncio.to_thread(setup_project, client, ball_clip)

@@ -14,7 +14,7 @@ from django.test import Client
 
 from exports.interpolation import CropPath
 from exports.models import ExportJob
-from projects.synthetic import BALL_ORANGE, ball_position, write_game_clip
+from projects.synthetic import BALL_ORANGE, ball_position
 from projects.tests.helpers import create_project, post_json, upload_clip
 from reeleditor.asgi import application
 from syncstore.models import SyncState
@@ -35,13 +35,6 @@ def ball_keyframes():
         x = min(max(bx - CROP_W / 2, 0), SOURCE_W - CROP_W)
         keyframes.append({"time": t, "x": x, "y": 0, "width": CROP_W, "height": CROP_H})
     return keyframes
-
-
-@pytest.fixture(scope="module")
-def ball_clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("export-clips") / "ball.mp4"
-    write_game_clip(path, width=SOURCE_W, height=SOURCE_H, fps=FPS, seconds=SECONDS)
-    return path
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 
 from exports.models import ExportJob
 from exports.tests.test_export_flow import (
-    ball_clip,  # noqa: F401 - the module-scoped clip fixture
     decoded_frames,
     setup_project,
     signed_in,
@@ -55,7 +54,7 @@ async def test_a_store_failure_at_finalize_is_never_complete_and_a_retry_complet
     s3_store,
     s3_outage,
     django_user_model,
-    ball_clip,  # noqa: F811
+    ball_clip,
 ):
     alice, client, project = await user_and_project(django_user_model, ball_clip)
     with s3_outage():
@@ -91,7 +90,7 @@ async def test_a_corrupt_source_fails_clearly_and_keeps_the_previous_working_vid
     local_store,
     settings,
     django_user_model,
-    ball_clip,  # noqa: F811
+    ball_clip,
 ):
     alice, client, project = await user_and_project(django_user_model, ball_clip)
     first = (await watch(await export(client, project["id"]), client))[-1]
@@ -136,7 +135,7 @@ async def test_mock_mode_renders_a_short_small_video_through_the_same_path(
     local_store,
     settings,
     django_user_model,
-    ball_clip,  # noqa: F811
+    ball_clip,
 ):
     settings.EXPORT_MODE = "mock"
     alice, client, project = await user_and_project(django_user_model, ball_clip)
@@ -159,10 +158,10 @@ async def test_an_overlay_export_makes_a_final_video_for_the_gallery(
     local_store,
     settings,
     django_user_model,
-    ball_clip,  # noqa: F811
+    ball_clip,
 ):
     settings.EXPORT_MODE = "mock"  # the overlay path is what is under test here
-    alice, client, project = await user_and_project(django_user_model, ball_clip)
+    _, client, project = await user_and_project(django_user_model, ball_clip)
     no_video = await asyncio.to_thread(
         post_json, client, f"/api/projects/{project['id']}/exports", {"kind": "overlay"}
     )
