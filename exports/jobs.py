@@ -160,7 +160,16 @@ def retry(job: ExportJob) -> ExportJob:
 
 
 def mark_if_lost(job: ExportJob) -> bool:
-    """A processing job whose heartbeat stopped lost its worker: end it as a retryable error."""
+    """Deal with a job its worker lost; True if the job was changed.
+
+    A processing job whose heartbeat stopped ends as a retryable error. A job still
+    pending long after it was queued (the process holding the in-process queue
+    restarted, or a broker lost the message) is queued again; the runner's claim makes
+    sure it runs once however often it is queued.
+    """
+    if job.status == Status.PENDING:
+        _requeue_if_stranded(job)
+        return False
     if job.status != Status.PROCESSING or job.heartbeat_at is None:
         return False
     limit = timezone.now() - timedelta(seconds=settings.EXPORT_STALE_AFTER)
@@ -179,6 +188,16 @@ def mark_if_lost(job: ExportJob) -> bool:
     logger.warning("export %s lost its worker %s", job.id, job.worker)
     progress.broadcast(job)
     return True
+
+
+def _requeue_if_stranded(job: ExportJob) -> None:
+    limit = timezone.now() - timedelta(seconds=settings.EXPORT_STALE_AFTER)
+    # Touching created_at spaces out re-queues of a job that is merely waiting its turn.
+    if ExportJob.objects.filter(pk=job.pk, status=Status.PENDING, created_at__lt=limit).update(
+        created_at=timezone.now()
+    ):
+        logger.warning("export %s was stranded in the queue; queued again", job.id)
+        enqueue(job.id)
 
 
 def sweep_lost_jobs() -> int:

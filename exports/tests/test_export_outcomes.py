@@ -2,10 +2,13 @@
 
 import asyncio
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from exports.jobs import framing_params
 from exports.models import ExportJob
 from exports.tests.test_export_flow import (
     decoded_frames,
@@ -13,7 +16,7 @@ from exports.tests.test_export_flow import (
     signed_in,
     watch,
 )
-from projects.models import WorkingVideo
+from projects.models import Project, WorkingVideo
 from projects.synthetic import write_game_clip
 from projects.tests.helpers import create_project, post_json, upload_clip
 from syncstore.binding import bound_to_user
@@ -204,3 +207,22 @@ async def test_a_second_export_supersedes_the_first(fast, local_store, django_us
         (first["working_video_id"], True),
         (second["working_video_id"], False),
     ]
+
+
+async def test_a_job_stranded_by_a_restart_is_queued_again(
+    fast, local_store, settings, django_user_model, ball_clip
+):
+    alice, client, project = await user_and_project(django_user_model, ball_clip)
+    # A pending job whose queue died with its process: nothing will ever run it.
+    job = await ExportJob.objects.acreate(
+        user=alice, project_id=project["id"], kind="framing", project_name="Cup final",
+        params=await asyncio.to_thread(_framing_params, alice, project["id"]),
+        created_at=timezone.now() - timedelta(seconds=settings.EXPORT_STALE_AFTER + 5),
+    )  # fmt: skip
+    final = (await watch(str(job.pk), client))[-1]  # looking at it is enough to revive it
+    assert final["status"] == "complete"
+
+
+def _framing_params(user, project_id):
+    with bound_to_user(user.pk):
+        return framing_params(Project.objects.get(pk=project_id), upscale=False)
