@@ -14,11 +14,16 @@ restoration, inpainting and the like raise ``UpscalerUnavailable`` with the reas
 
 Precision. On CUDA: float16 when the model supports it (``supports_half``, true of the
 Real-ESRGAN family), else bfloat16 where the model and the GPU support it, else float32.
-On CPU: float32. bfloat16 on CPU was measured slower here (2-core AMD EPYC, AVX2, no native
-bf16): Real-ESRGAN compact 64nf/16nc on a 256x256 tile took about 4x as long in bf16 as in
-fp32, and RRDBNet likewise (``bench/upscale.py --dtypes float32,bfloat16`` re-measures
-it on another machine); CPUs with AMX may differ, so ``load_upscaler(dtype=...)`` can
-force one.
+On CPU: float32. bfloat16 on CPU was measured far slower here (torch 2.13.0+cpu, 2-core
+AMD EPYC, AVX2, no native bf16), and less exact (up to 7/255 off fp32 for RRDBNet):
+
+    model (random weights)            tile   float32    bfloat16
+    Compact 8nf/2nc 2x (test model)   256    131 ms     1164 ms    (8.9x slower)
+    Compact 64nf/16nc 4x (animevideo)  64    675 ms    14072 ms   (21x slower)
+    RRDBNet 64nf/23b 4x (x4plus)       32    402 ms    58354 ms  (145x slower)
+
+CPUs with native bf16 (AMX, AVX512-BF16) may differ: ``bench/upscale.py --dtype bfloat16``
+re-measures, and ``load_upscaler(dtype=...)`` forces a dtype.
 
 Tiling. A frame is cut into windows of at most ``tile`` x ``tile`` input pixels. Next
 windows start ``tile - 2*overlap`` apart (the last one is moved back to end at the frame
@@ -34,6 +39,7 @@ we use), and torchvision's wheel here fails to import on CPU torch. See ``_impor
 """
 
 import contextlib
+import copy
 import enum
 import logging
 import os
@@ -245,7 +251,9 @@ def load_upscaler(
     try:
         descriptor.to(device=torch.device(device), dtype=getattr(torch, dtype))
     except Exception as exc:
-        raise UpscalerUnavailable(f"cannot run {Path(path).name} on {device} in {dtype}: {exc}")
+        raise UpscalerUnavailable(
+            f"cannot run {Path(path).name} on {device} in {dtype}: {exc}"
+        ) from exc
     descriptor.eval()
     return Upscaler(
         descriptor,
@@ -272,19 +280,15 @@ def availability(path: str | None = None) -> dict:
         from django.conf import settings
 
         path = settings.UPSCALE_MODEL_PATH
-    try:
-        stat = os.stat(path) if path else None
-    except OSError:
-        stat = None
-    if stat is None:
-        key = None
-    else:
-        key = (os.path.abspath(path), (stat.st_mtime_ns, stat.st_size))
+    key = version = None
+    with contextlib.suppress(OSError):
+        if path:
+            stat = os.stat(path)
+            key, version = os.path.abspath(path), (stat.st_mtime_ns, stat.st_size)
     with _availability_lock:
-        if key is not None:
-            cached = _availability_cache.get(key[0])
-            if cached is not None and cached[0] == key[1]:
-                return dict(cached[1])
+        cached = _availability_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return copy.deepcopy(cached[1])
         try:
             descriptor = _load_descriptor(path)
         except UpscalerUnavailable as exc:
@@ -298,8 +302,8 @@ def availability(path: str | None = None) -> dict:
             }
             del descriptor
         if key is not None:
-            _availability_cache[key[0]] = (key[1], result)
-    return dict(result)
+            _availability_cache[key] = (version, result)
+    return copy.deepcopy(result)
 
 
 # --- Running --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import torch
 from django.utils import timezone
 
 from exports.jobs import framing_params
@@ -16,6 +17,7 @@ from exports.tests.test_export_flow import (
     signed_in,
     watch,
 )
+from exports.tests.test_upscale import compact
 from projects.models import Project, WorkingVideo
 from projects.synthetic import write_game_clip
 from projects.tests.helpers import create_project, post_json, upload_clip
@@ -226,3 +228,31 @@ async def test_a_job_stranded_by_a_restart_is_queued_again(
 def _framing_params(user, project_id):
     with bound_to_user(user.pk):
         return framing_params(Project.objects.get(pk=project_id), upscale=False)
+
+
+async def test_an_export_with_ai_upscaling_uses_the_model(
+    fast, local_store, settings, django_user_model, tmp_path
+):
+    model = tmp_path / "compact-x2.pth"
+    torch.save(compact(2).state_dict(), model)
+    settings.UPSCALE_MODEL_PATH = str(model)
+    clip = tmp_path / "tiny.mp4"
+    await asyncio.to_thread(write_game_clip, clip, width=320, height=180, seconds=0.5)
+    alice = await django_user_model.objects.acreate(username="alice")
+    client = await asyncio.to_thread(signed_in, alice)
+    project = await asyncio.to_thread(create_project, client, "Upscaled", "16:9")
+    await asyncio.to_thread(upload_clip, client, project["id"], clip)
+
+    options = (await asyncio.to_thread(client.get, "/api/exports/options")).json()
+    assert options["upscale"]["available"] is True
+    response = await asyncio.to_thread(
+        post_json, client, f"/api/projects/{project['id']}/exports",
+        {"kind": "framing", "upscale": True},
+    )  # fmt: skip
+    assert response.status_code == 202, response.content
+    final = (await watch(response.json()["job_id"], client, timeout=300))[-1]
+    assert final["status"] == "complete", final
+    url = f"/api/projects/{project['id']}/working-video"
+    video = (await asyncio.to_thread(client.get, url)).json()
+    assert (video["width"], video["height"]) == (1920, 1080)
+    assert video["frame_count"] == 15
