@@ -7,6 +7,8 @@ app_name = "projects"
 urlpatterns = [
     path("", views.index, name="index"),
     path("projects/<int:project_id>/", views.detail, name="detail"),
+    path("projects/<int:project_id>/overlay/", views.overlay, name="overlay"),
+    path("projects/<int:project_id>/gallery/", views.gallery, name="gallery"),
 ]
 
 api_urlpatterns = [

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from syncstore.binding import current_user_id
 
 from . import media
+from .api import project_detail_dict
 from .models import Project
 
 
@@ -30,12 +31,38 @@ def index(request):
     )
 
 
-@require_GET
-def detail(request, project_id):
+def _page(request, project_id, template):
+    """A project page: the server renders the frame, the page's script gets the data
+    (the same shape as GET /api/projects/<id>) through json_script."""
     project = get_object_or_404(Project.objects.with_status(), pk=project_id)
     return render(
-        request, "projects/detail.html", {"project": project, "clips": project.clips.all()}
+        request,
+        template,
+        {
+            "project": project,
+            "clips": project.clips.all(),
+            "final_videos": project.final_videos.all(),
+            "data": project_detail_dict(project),
+        },
     )
+
+
+@require_GET
+def detail(request, project_id):
+    """Framing mode: the clips, the crop editor, the framing export."""
+    return _page(request, project_id, "projects/detail.html")
+
+
+@require_GET
+def overlay(request, project_id):
+    """Overlay mode: highlight regions on the working video, the final export."""
+    return _page(request, project_id, "projects/overlay.html")
+
+
+@require_GET
+def gallery(request, project_id):
+    """The project's final videos, to watch and download."""
+    return _page(request, project_id, "projects/gallery.html")
 
 
 @require_safe
