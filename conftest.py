@@ -13,7 +13,7 @@ from syncstore import userdb
 
 # The object-store fixtures (moto S3 endpoint, buckets, outages, local store) serve
 # every app's tests.
-pytest_plugins = ["syncstore.tests.fixtures"]
+pytest_plugins = ["syncstore.tests.fixtures", "reeleditor.tests.browser"]
 
 
 @pytest.fixture(autouse=True, scope="session")
