@@ -18,6 +18,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 
 KINDS = ("clips", "working", "final", "thumbs")
 EXTENSIONS = ("mp4", "mov", "mkv", "webm", "avi", "jpg")
@@ -74,11 +75,34 @@ def serve(request, name: str, *, allowed_user_ids) -> HttpResponse:
     if owner is None or owner not in allowed_user_ids or not default_storage.exists(name):
         # 404, not 403: another user's file must look exactly like a missing one.
         raise Http404("No such media file.")
+    download = _download_name(request.GET.get("download"))
     try:
         path = default_storage.path(name)
     except NotImplementedError:  # remote storage: let the object store serve the bytes
-        return HttpResponseRedirect(default_storage.url(name))
-    return ranged_file_response(request, path)
+        return HttpResponseRedirect(_remote_url(name, download))
+    response = ranged_file_response(request, path)
+    if download:
+        response["Content-Disposition"] = content_disposition_header(True, download)
+    return response
+
+
+def _download_name(value) -> str | None:
+    """``?download=<name>``: save as this file name (sanitised: it only labels the file).
+
+    Browsers ignore ``<a download>`` for another origin (a presigned S3 URL), so the
+    server asks for an attachment itself.
+    """
+    if not value:
+        return None
+    cleaned = "".join(ch for ch in str(value) if ch.isalnum() or ch in "._- ")[:120].strip()
+    return cleaned or "video.mp4"
+
+
+def _remote_url(name: str, download: str | None) -> str:
+    if not download:
+        return default_storage.url(name)
+    disposition = content_disposition_header(True, download)
+    return default_storage.url(name, parameters={"ResponseContentDisposition": disposition})
 
 
 def ranged_file_response(request, path) -> HttpResponse:

@@ -3,6 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
+from django.core.files.base import ContentFile
 from django.test import AsyncClient, Client
 
 from projects import media
@@ -266,3 +267,35 @@ async def test_the_asgi_app_streams_the_requested_bytes(alice, clip, clip_bytes,
     assert b"".join(m.get("body", b"") for m in messages) == clip_bytes[-30:]
     # Sent as it was read (several body messages), not gathered into one.
     assert sum(1 for m in messages if m.get("body")) >= 5
+
+
+@pytest.mark.django_db
+def test_a_download_is_an_attachment_with_a_clean_name(alice_client, clip, clip_bytes):
+    response = alice_client.get(clip["url"] + "?download=../Cup final<script>.mp4")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="..Cup finalscript.mp4"'
+    assert body(response) == clip_bytes
+
+
+@pytest.mark.django_db
+def test_a_download_from_s3_is_a_presigned_attachment(alice, settings, s3_store):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": settings.S3_BUCKET,
+                "endpoint_url": settings.S3_ENDPOINT_URL,
+                "region_name": "us-east-1",
+                "location": "media",
+            },
+        },
+    }
+    name = media.new_name(alice.pk, "final", "mp4")
+    media.save(name, ContentFile(b"\x00" * 100))
+    client = Client()
+    client.force_login(alice)
+    response = client.get(f"/media/{name}?download=reel.mp4")
+    assert response.status_code == 302
+    assert "response-content-disposition=attachment" in response["Location"]
+    assert client.get(f"/media/{name}").status_code == 302  # plain playback: presigned too
