@@ -1,16 +1,22 @@
 """Server-rendered pages of the projects app, and the owner-checked media view."""
 
 from django.contrib import messages
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from syncstore.binding import current_user_id
 
 from . import media
 from .api import project_detail_dict
-from .models import Project
+from .models import Clip, Project
+
+# Every page's script calls the API with the csrftoken cookie in X-CSRFToken; the
+# decorator makes sure the cookie is there even on a page without a form.
 
 
+@ensure_csrf_cookie
 @require_http_methods(["GET", "POST"])
 def index(request):
     if request.method == "POST":
@@ -25,10 +31,33 @@ def index(request):
         request,
         "projects/index.html",
         {
-            "projects": Project.objects.with_status(),
+            "projects": [_card(p) for p in _projects_with_thumbnails()],
             "aspect_ratios": Project.AspectRatio.choices,
         },
     )
+
+
+def _projects_with_thumbnails():
+    first_clips = Prefetch("clips", queryset=Clip.objects.order_by("position", "id"))
+    projects = Project.objects.with_status().select_related("working_video")
+    return projects.prefetch_related(first_clips)
+
+
+def _card(project) -> dict:
+    """What a project card shows; the thumbnail is a frame of the working video, else of
+    the first clip (a <video preload=metadata>, no server-side thumbnails needed)."""
+    if project.has_final_video:
+        status = ("done", "done")
+    elif project.working_video_id:
+        status = ("overlay", "in overlay")
+    else:
+        status = ("framing", "in framing")
+    clips = list(project.clips.all())
+    if project.working_video is not None:
+        thumbnail = project.working_video.file
+    else:
+        thumbnail = clips[0].file if clips else None
+    return {"project": project, "status": status, "thumbnail": thumbnail}
 
 
 def _page(request, project_id, template):
@@ -47,18 +76,21 @@ def _page(request, project_id, template):
     )
 
 
+@ensure_csrf_cookie
 @require_GET
 def detail(request, project_id):
     """Framing mode: the clips, the crop editor, the framing export."""
     return _page(request, project_id, "projects/detail.html")
 
 
+@ensure_csrf_cookie
 @require_GET
 def overlay(request, project_id):
     """Overlay mode: highlight regions on the working video, the final export."""
     return _page(request, project_id, "projects/overlay.html")
 
 
+@ensure_csrf_cookie
 @require_GET
 def gallery(request, project_id):
     """The project's final videos, to watch and download."""
