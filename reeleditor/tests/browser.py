@@ -275,7 +275,9 @@ class LiveServer:
             name: value
             for name, value in os.environ.items()
             # The developer's shell must not configure the server under test.
-            if not name.startswith(("AWS_", "S3_", "SNAPSHOT_", "EXPORT_", "DJANGO_"))
+            if not name.startswith(
+                ("AWS_", "S3_", "SNAPSHOT_", "EXPORT_", "DJANGO_", "SYNC_", "LEASE_", "UPSCALE_")
+            )
             and name not in ("DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")
         }
         env.update(
@@ -349,7 +351,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.manage("migrate", "--noinput")
-        for attempt in range(3):
+        for _attempt in range(3):
             self.port = _free_port()
             with open(self.log_path, "ab") as log:
                 log.write(f"--- {self.name}: daphne on port {self.port}\n".encode())
@@ -375,8 +377,6 @@ class LiveServer:
             if self._wait_until_up():
                 return self
             self.stop()
-            if attempt == 2:
-                break
         raise RuntimeError(f"daphne ({self.name}) did not start:\n{self.log_tail()}")
 
     def _wait_until_up(self) -> bool:

@@ -51,9 +51,10 @@ def test_fail_cuts_open_connections(proxy):
     held.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert held.recv(1024).startswith(b"HTTP/1.1")  # an open keep-alive connection
     proxy.fail()
-    held.settimeout(2)
     try:
-        assert held.recv(1024) == b""  # closed by the proxy
+        # The rest of the answer, if any, then the end: no timeout (socket.timeout).
+        while held.recv(65536):
+            pass
     except ConnectionResetError:
         pass
     finally:

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import expect
 
-from reeleditor.tests.browser import api, screenshot, signup, unique_username, wait_synced
+from reeleditor.tests.browser import api, login, screenshot, signup, unique_username, wait_synced
 
 
 def test_signup_create_project_and_screenshot(page):
@@ -36,3 +36,12 @@ def test_signup_create_project_and_screenshot(page):
     assert status["version"] >= 1, status
     projects = api(page, "GET", "/api/projects")["json"]
     assert [p["name"] for p in projects.get("projects", projects)] == ["Smoke reel"]
+
+
+def test_make_user_creates_a_staff_user_who_can_sign_in(page, server, make_user):
+    username = unique_username("staff")
+    user_id = make_user(server, username, "staff-pw-123", staff=True)
+    assert user_id > 0
+    login(page, username, "staff-pw-123")
+    page.goto("/admin/")
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()

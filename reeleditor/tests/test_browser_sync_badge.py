@@ -38,9 +38,17 @@ def test_badge_shows_a_failed_sync_and_retries_it(page, s3_proxy):
     assert failing["status"] == "failed" and failing["dirty"], failing
     assert failing["version"] == before["version"], failing
 
+    # The page's own writes (opening the project records it) are over, failed too:
+    # otherwise one of them could commit everything once the store is back, and the
+    # badge would clear before the click this test is about.
+    page.wait_for_load_state("networkidle")
+    expect(badge).to_have_attribute("data-status", "failed")
+
     # The store is back: one click commits the edit, and the badge goes quiet.
     s3_proxy.recover()
-    badge.click()
+    with page.expect_response("**/api/sync/retry") as retry:
+        badge.click()
+    assert retry.value.status == 200, retry.value.status
     expect(badge).to_have_attribute("data-status", "ok", timeout=10_000)
     expect(badge).not_to_contain_text("failed")
     after = wait_synced(page)
