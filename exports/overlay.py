@@ -39,6 +39,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from .interpolation import ELLIPSE_KEYS, KeyframePath
+from .pipeline import probe_result
 from .render import CancelCheck, ProgressCallback, RenderCancelled, RenderError, RenderResult
 
 DIM_OUTSIDE = "dim_outside"
@@ -103,34 +104,7 @@ def render_overlay(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return probe(output_path)
-
-
-def probe(path) -> RenderResult:
-    """Describe a rendered MP4 (its first video stream, and whether it has audio)."""
-    path = Path(path)
-    with av.open(str(path)) as container:
-        video = container.streams.video[0]
-        fps = float(video.average_rate or video.guessed_rate or 0)
-        frames = video.frames
-        if video.duration is not None and video.time_base is not None:
-            duration = float(video.duration * video.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = frames / fps if fps else 0.0
-        if not frames:
-            frames = round(duration * fps)
-        return RenderResult(
-            path=str(path),
-            width=video.codec_context.width,
-            height=video.codec_context.height,
-            duration=duration,
-            fps=fps,
-            frame_count=frames,
-            size_bytes=path.stat().st_size,
-            has_audio=bool(container.streams.audio),
-        )
+    return probe_result(output_path)
 
 
 # --- source and output files ----------------------------------------------------------
