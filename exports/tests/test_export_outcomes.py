@@ -121,7 +121,8 @@ async def test_a_corrupt_source_fails_clearly_and_keeps_the_previous_working_vid
 
 async def test_a_running_export_can_be_cancelled(fast, local_store, django_user_model, tmp_path):
     long_clip = tmp_path / "long.mp4"
-    await asyncio.to_thread(write_game_clip, long_clip, width=640, height=360, seconds=10.0)
+    # Long enough that the render cannot finish before the cancel is seen (checked each 1 s).
+    await asyncio.to_thread(write_game_clip, long_clip, width=640, height=360, seconds=20.0)
     alice, client, project = await user_and_project(django_user_model, long_clip)
     job_id = await export(client, project["id"])
     async with asyncio.timeout(120):
