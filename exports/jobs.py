@@ -144,7 +144,11 @@ def retry(job: ExportJob) -> ExportJob:
         )
     try:
         with transaction.atomic(using="default"):
-            updated = ExportJob.objects.filter(pk=job.pk, status=Status.ERROR).update(
+            # The failure the caller saw, not a later attempt's (which may not be retryable).
+            failed = ExportJob.objects.filter(
+                pk=job.pk, status=Status.ERROR, attempts=job.attempts, retryable=True
+            )
+            updated = failed.update(
                 status=Status.PENDING, error="", error_code="", retryable=False,
                 cancel_requested=False, finished_at=None, phase="queued", message="",
             )  # fmt: skip
@@ -175,7 +179,10 @@ def mark_if_lost(job: ExportJob) -> bool:
     limit = timezone.now() - timedelta(seconds=settings.EXPORT_STALE_AFTER)
     if job.heartbeat_at >= limit:
         return False
-    lost = ExportJob.objects.filter(pk=job.pk, status=Status.PROCESSING, heartbeat_at__lt=limit)
+    # The attempt that went quiet, not a newer one that claimed the job since it was read.
+    lost = ExportJob.objects.filter(
+        pk=job.pk, status=Status.PROCESSING, attempts=job.attempts, heartbeat_at__lt=limit
+    )
     if not lost.update(
         status=Status.ERROR,
         error_code="worker_lost",

@@ -3,8 +3,11 @@
 ``run_job(job_id)`` claims the job (a compare-and-set from pending to processing, so a
 job runs once even if queued twice), fetches the sources, renders with progress,
 uploads the result to media storage, finalizes it durably, and only then marks the job
-complete. With ``REDIS_URL`` set, jobs go to Celery (workers may be other machines, GPU
-machines for AI upscaling); otherwise to a small thread pool in this process.
+complete. The claim numbers the attempt, and every later write is a compare-and-set on
+(processing, that attempt): a worker that stalled until its job was marked lost and
+retried cannot overwrite the newer attempt's progress or outcome. With ``REDIS_URL``
+set, jobs go to Celery (workers may be other machines, GPU machines for AI upscaling);
+otherwise to a small thread pool in this process.
 """
 
 import logging
@@ -22,7 +25,6 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import close_old_connections
-from django.db.models import F
 from django.utils import timezone
 
 from projects import media
@@ -82,62 +84,87 @@ def _run_in_pool(job_id: str) -> None:
 
 
 def run_job(job_id: str) -> None:
-    job = _claim(job_id)
-    if job is None:
+    claimed = _claim(job_id)
+    if claimed is None:
         return
-    reporter = progress.ProgressReporter(job, end=90)
+    job, attempt = claimed
+    reporter = progress.ProgressReporter(job, attempt, end=90)
     reporter.update(0, "starting", "Preparing the export")
     with tempfile.TemporaryDirectory(prefix=f"export-{job.id}-") as tmp:
         try:
-            output_name, result = _render_or_reuse(job, Path(tmp), reporter)
+            output_name, result = _render_or_reuse(job, attempt, Path(tmp), reporter)
             reporter.update(92, "saving", "Saving the video")
-            video_id = finalize(job, output_name, result)
+            with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
+                video_id = finalize(job, output_name, result)
+        except progress.AttemptLost:
+            _lost(job, attempt)
         except RenderCancelled:
-            _finish(job, Status.CANCELLED, phase="cancelled", message="Export cancelled")
+            # Also how a render stops once its attempt is lost; _finish writes nothing then.
+            _finish(job, attempt, Status.CANCELLED, phase="cancelled", message="Export cancelled")
         except RenderError as exc:
-            _fail(job, exc.code, exc.message, retryable=exc.code in ("disk_full", "encode_failed"))
+            retryable = exc.code in ("disk_full", "encode_failed")
+            _fail(job, attempt, exc.code, exc.message, retryable=retryable)
         except FinalizeError as exc:
-            _fail(job, exc.code, exc.message, retryable=exc.retryable)
+            _fail(job, attempt, exc.code, exc.message, retryable=exc.retryable)
         except (leases.LeaseTimeout, leases.LeaseUnavailable, sync.SyncUnavailable) as exc:
-            _fail(job, "sync_failed", f"The video could not be saved yet: {exc}", retryable=True)
+            message = f"The video could not be saved yet: {exc}"
+            _fail(job, attempt, "sync_failed", message, retryable=True)
         except Exception:
             logger.exception("export %s failed", job.id)
-            _fail(job, "internal_error", "The export failed unexpectedly.", retryable=True)
+            message = "The export failed unexpectedly."
+            _fail(job, attempt, "internal_error", message, retryable=True)
         else:
             key = "working_video_id" if job.kind == "framing" else "final_video_id"
             job.result = {**job.result, key: video_id}
-            _finish(job, Status.COMPLETE, phase="complete", message="Export complete", percent=100)
+            _finish(
+                job, attempt, Status.COMPLETE, phase="complete", message="Export complete",
+                percent=100,
+            )  # fmt: skip
 
 
-def _claim(job_id: str) -> ExportJob | None:
-    claimed = ExportJob.objects.filter(pk=job_id, status=Status.PENDING).update(
+def _claim(job_id: str) -> tuple[ExportJob, progress.Attempt] | None:
+    # The attempt number is decided before the write and made part of its condition,
+    # rather than read back after it: by then a newer claim could have bumped it.
+    seen = ExportJob.objects.filter(pk=job_id, status=Status.PENDING).first()
+    if seen is None:
+        return None
+    number = seen.attempts + 1
+    claimed = ExportJob.objects.filter(
+        pk=job_id, status=Status.PENDING, attempts=seen.attempts
+    ).update(
         status=Status.PROCESSING,
         started_at=timezone.now(),
         heartbeat_at=timezone.now(),
-        attempts=F("attempts") + 1,
+        attempts=number,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         phase="starting",
     )
-    return ExportJob.objects.get(pk=job_id) if claimed else None
+    if not claimed:
+        return None
+    return ExportJob.objects.get(pk=job_id), progress.Attempt(job_id, number)
 
 
-def _render_or_reuse(job, tmp: Path, reporter):
+def _render_or_reuse(job, attempt, tmp: Path, reporter):
     """The rendered file in media storage: rendered now, or by an earlier attempt."""
     previous = job.result.get("output_name")
     if previous and job.result.get("render") and default_storage.exists(previous):
         return previous, RenderResult(**job.result["render"])
     output = tmp / "output.mp4"
-    should_cancel = _cancel_checker(job)
+    should_cancel = _cancel_checker(attempt)
     if job.kind == "framing":
         result = _render_framing(job, tmp, output, reporter, should_cancel)
     else:
         result = _render_overlay(job, tmp, output, reporter, should_cancel)
     name = media.new_name(job.user_id, "working" if job.kind == "framing" else "final", "mp4")
-    with open(output, "rb") as handle:
+    with attempt.heartbeat(), open(output, "rb") as handle:
         media.save(name, File(handle, name=output.name))
     render = {**result.__dict__, "path": ""}
-    job.result = {**job.result, "output_name": name, "render": render}
-    ExportJob.objects.filter(pk=job.pk).update(result=job.result)
+    result_field = {**job.result, "output_name": name, "render": render}
+    if not attempt.update(result=result_field):
+        # Nothing points at the file: a newer attempt renders (or has rendered) its own.
+        media.delete(name)
+        raise progress.AttemptLost(repr(attempt))
+    job.result = result_field
     return name, result
 
 
@@ -228,34 +255,59 @@ class _local_copy:
             self.downloaded.unlink(missing_ok=True)
 
 
-def _cancel_checker(job):
+def _cancel_checker(attempt):
+    """Stop when asked to, and also when this attempt lost the job (nothing to render for)."""
     last_check = [0.0]
 
     def should_cancel() -> bool:
+        if attempt.lost:
+            return True
         now = time.monotonic()
         if now - last_check[0] < 1.0:
             return False
         last_check[0] = now
-        return ExportJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+        cancel_requested = attempt.rows().values_list("cancel_requested", flat=True).first()
+        if cancel_requested is None:
+            attempt.mark_lost()
+            return True
+        return cancel_requested
 
     return should_cancel
 
 
-def _finish(job, status, *, phase, message, percent=None) -> None:
+FINAL_FIELDS = ("status", "phase", "message", "progress", "result", "finished_at", "error",
+                "error_code", "retryable")  # fmt: skip
+
+
+def _finish(job, attempt, status, *, phase, message, percent=None) -> bool:
+    """End the job, if this attempt still holds it; True if it did."""
     job.status = status
     job.phase = phase
     job.message = message
     if percent is not None:
         job.progress = percent
     job.finished_at = timezone.now()
-    job.save(
-        update_fields=["status", "phase", "message", "progress", "result", "finished_at",
-                       "error", "error_code", "retryable"]
-    )  # fmt: skip
+    if not attempt.update(**{field: getattr(job, field) for field in FINAL_FIELDS}):
+        _lost(job, attempt)
+        return False
     progress.broadcast(job)
+    return True
 
 
-def _fail(job, code: str, message: str, *, retryable: bool) -> None:
+def _fail(job, attempt, code: str, message: str, *, retryable: bool) -> bool:
     logger.warning("export %s failed: %s (%s)", job.id, message, code)
     job.error_code, job.error, job.retryable = code, message, retryable
-    _finish(job, Status.ERROR, phase="error", message=message)
+    return _finish(job, attempt, Status.ERROR, phase="error", message=message)
+
+
+def _lost(job, attempt) -> None:
+    """This attempt's outcome goes nowhere: whoever took the job over said what it is."""
+    try:
+        job.refresh_from_db()  # drop what this attempt meant to write
+    except ExportJob.DoesNotExist:
+        logger.warning("export %s: gone while attempt %s ran", job.id, attempt.number)
+        return
+    logger.warning(
+        "export %s: attempt %s lost the job, which is now %s (attempt %s); its outcome is dropped",
+        job.id, attempt.number, job.status, job.attempts,
+    )  # fmt: skip
