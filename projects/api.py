@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from reeleditor.jsonapi import ApiError, api_view, json_body
 from syncstore.binding import current_binding
+from syncstore.middleware import stores_files_first, take_write_lease
 
 from . import media
-from .clips import ClipLimitReached, add_clip, display_name
+from .clips import ClipLimitReached, ProjectGone, add_clip, display_name
 from .edits import (
     EditError,
     clean_crop_keyframes,
@@ -144,6 +145,7 @@ def open_project(request, project_id):
     return JsonResponse(project_detail_dict(_project(project_id)))
 
 
+@stores_files_first
 @api_view("POST")
 def upload_clip(request, project_id):
     project = _project(project_id)
@@ -151,9 +153,17 @@ def upload_clip(request, project_id):
         raise _too_many_clips()  # before reading and probing a file we would refuse
     uploaded, info = receive_clip(request)
     try:
-        clip = add_clip(project, uploaded, uploaded.name, info)
+        clip = add_clip(
+            project,
+            uploaded,
+            uploaded.name,
+            info,
+            before_writing=lambda: take_write_lease(request),
+        )
     except ClipLimitReached:
         raise _too_many_clips() from None
+    except ProjectGone:
+        raise ApiError("The project was deleted meanwhile.", "not_found", 404) from None
     return JsonResponse(clip.to_dict(), status=201)
 
 

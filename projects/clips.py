@@ -23,17 +23,31 @@ def display_name(original) -> str:
     return base[:200] or "clip"
 
 
-def add_clip(project: Project, content: File, original_name: str, info: VideoInfo) -> Clip:
+class ProjectGone(Exception):
+    """The project was deleted while its clip was being stored."""
+
+
+def add_clip(
+    project: Project, content: File, original_name: str, info: VideoInfo, *, before_writing=None
+) -> Clip:
     """Store ``content`` under the bound user's prefix and append it to ``project``.
 
-    The file is stored first and removed again if the row cannot be written, so a
-    failure leaves neither a row without a file nor an orphaned file. The clip limit is
-    checked inside the transaction (which holds the database's write lock), so two
-    uploads at once cannot both take the last place.
+    The file is stored first, with no lease held (a large upload to S3 must not block
+    the user's other saves), then ``before_writing()`` takes the write lease and the row
+    is written on the committed data. The file is removed again if the row cannot be
+    written, so a failure leaves neither a row without a file nor an orphaned file. The
+    clip limit is checked inside the transaction (which holds the database's write
+    lock), so two uploads at once cannot both take the last place.
     """
     binding = current_binding()
     name = media.save(media.new_name(binding.user_id, "clips", info.extension), content)
     try:
+        if before_writing is not None:
+            before_writing()
+            # The copy may have been brought up to a newer version meanwhile.
+            project = Project.objects.filter(pk=project.pk).first()
+            if project is None:
+                raise ProjectGone
         with transaction.atomic(using=binding.alias):
             if project.clips.count() >= settings.MAX_CLIPS_PER_PROJECT:
                 raise ClipLimitReached

@@ -116,7 +116,10 @@ SQLITE_OPTIONS = {
     # writers wait for the busy timeout instead of failing with "database is locked".
     "transaction_mode": "IMMEDIATE",
     "timeout": 20,
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    # FULL: a transaction that returned is on disk, WAL included. The central database
+    # is the commit point and a user database that is marked committed must not lose a
+    # write in a power cut (NORMAL may drop the last transactions of the WAL).
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
 }
 
 _default_db = dj_database_url.parse(
@@ -226,8 +229,16 @@ SNAPSHOT_READ_TIMEOUT = envint("SNAPSHOT_READ_TIMEOUT", 30)
 # response says X-Sync-Status: failed (and the periodic retry takes over).
 SYNC_PUSH_BACKOFF = [0.2, 0.6]
 SYNC_RETRY_INTERVAL = envint("SYNC_RETRY_INTERVAL", 30)  # periodic retry of dirty copies
+# The per-user write lease lives in the central database (syncstore/leases.py): how long
+# a write waits for another writer, and how long a claim lives unless renewed.
 LEASE_WAIT_SECONDS = envint("LEASE_WAIT_SECONDS", 30)
 LEASE_TTL_SECONDS = envint("LEASE_TTL_SECONDS", 30)
+# How long a request waits for another pull or push of the same copy on this machine
+# before it answers 503 busy.
+COPY_LOCK_WAIT_SECONDS = envint("COPY_LOCK_WAIT_SECONDS", 15)
+# Test-only: kill the process with SIGKILL at a named point of a push (before_upload,
+# after_upload, after_commit), for the fault-injection suite.
+SYNC_CRASH_POINT = env("SYNC_CRASH_POINT", "")
 
 # --- Exports ------------------------------------------------------------------------
 EXPORT_MODE = env("EXPORT_MODE", "real")
@@ -238,6 +249,8 @@ EXPORT_PRESET = env("EXPORT_PRESET", "veryfast")  # libx264 preset of real expor
 EXPORT_WORKERS = envint("EXPORT_WORKERS", 1)  # in-process pool size (embedded default)
 # A processing job whose heartbeat is older than this lost its worker.
 EXPORT_STALE_AFTER = envint("EXPORT_STALE_AFTER", 120)
+# How often a running export beats while it uploads and finalizes (no progress then).
+EXPORT_HEARTBEAT_SECONDS = envint("EXPORT_HEARTBEAT_SECONDS", min(10, EXPORT_STALE_AFTER // 4) or 1)
 # Waits between retries of the commit of a finished export before it ends "sync_failed".
 EXPORT_FINALIZE_RETRY_DELAYS = [0.5, 2.0]
 

@@ -24,7 +24,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import leases, sync, userdb, workingcopy
+from . import leases, operations, sync, userdb, workingcopy
 from .models import SyncState
 from .snapshots import SnapshotCorrupt
 from .stores import SnapshotMissing, StoreError
@@ -180,11 +180,11 @@ class SyncStateAdmin(admin.ModelAdmin):
         permissions=["sync"],
     )
     def force_pull(self, request, queryset):
-        self._operate(request, queryset, "Force pull", sync.force_pull)
+        self._operate(request, queryset, "Force pull", operations.force_pull)
 
     @admin.action(description="Verify the committed snapshot", permissions=["sync"])
     def verify_snapshot(self, request, queryset):
-        self._operate(request, queryset, "Verify", sync.verify)
+        self._operate(request, queryset, "Verify", operations.verify)
 
     @admin.action(description="Mark the conflict as seen", permissions=["sync"])
     def acknowledge_conflict(self, request, queryset):
@@ -245,7 +245,7 @@ class SyncStateAdmin(admin.ModelAdmin):
                 raise PermissionDenied
             self._restore(request, row, request.POST.get("name", ""))
             return redirect(request.path)  # post/redirect/get: a reload cannot restore twice
-        copies = [_describe(copy) for copy in sync.conflict_copies(user_id)]
+        copies = [_describe(copy) for copy in operations.conflict_copies(user_id)]
         request.current_app = self.admin_site.name
         context = {
             **self.admin_site.each_context(request),
@@ -262,11 +262,11 @@ class SyncStateAdmin(admin.ModelAdmin):
 
     def _restore(self, request, row, name):
         who = row.user.get_username()
-        if name not in {copy["name"] for copy in sync.conflict_copies(row.user_id)}:
+        if name not in {copy["name"] for copy in operations.conflict_copies(row.user_id)}:
             self.message_user(request, f"{who} has no conflict copy {name!r}.", messages.ERROR)
             return
         try:
-            result = sync.restore_conflict_copy(row.user_id, name)
+            result = operations.restore_conflict_copy(row.user_id, name)
         except (*OPERATION_ERRORS, ValueError) as exc:
             self.message_user(request, f"Could not restore {name}: {exc}", messages.ERROR)
             return
@@ -292,7 +292,7 @@ def _force_push(user_id: int) -> sync.SyncResult:
         # Binding would download the committed snapshot only to commit it again.
         row = sync.registry_row(user_id)
         return sync.SyncResult(user_id, Status.OK, row.version if row else 0, NO_LOCAL_COPY)
-    return sync.force_push(user_id)
+    return operations.force_push(user_id)
 
 
 def _describe(copy: dict) -> dict:

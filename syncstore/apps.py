@@ -6,6 +6,11 @@ class SyncstoreConfig(AppConfig):
     verbose_name = "Sync store"
 
     def ready(self):
-        # The execute wrapper that records writes to user databases, and the Celery
+        # The execute wrapper that notes writes to user databases, and the Celery
         # worker hook that starts the periodic retry there.
-        from . import signals, tracking  # noqa: F401
+        from . import signals, sync, tracking, userdb  # noqa: F401
+
+        # How a process prepares a user's copy before first use (create it from the
+        # registry's answer, check it belongs to this account): the sync layer's rule,
+        # handed to userdb so that userdb never imports sync.
+        userdb.set_copy_preparer(sync.prepare_copy)

@@ -1,17 +1,25 @@
-"""Single writer per user, across threads, processes and machines.
+"""Single writer per user, across threads, processes and machines, with a fence.
 
 A write to a user's data takes that user's lease first, so only one request or task at a
-time pulls, writes, pushes and commits for them. Two backends, chosen per call from the
-settings:
+time pulls, writes, pushes and commits for them. The lease lives in the central
+database, on the user's registry row, so every instance that shares that database
+shares the lease, whatever else is configured:
 
-- ``FileLease`` (embedded default, one machine): an exclusive ``flock`` on
-  ``<REELEDITOR_DATA_DIR>/leases/<user_id>.lock``. The kernel drops it when the holder
-  exits or crashes, so a dead holder never blocks anyone. It never expires while held.
-- ``RedisLease`` (``REDIS_URL`` set, several machines): a Redis key with a random token
-  and a time to live, renewed by a background thread while held. A holder that stalls
-  past the ttl (or is cut off from Redis) can lose it to another writer; ``lost`` then
-  turns true and the version compare-and-set on the registry is the fence that refuses
-  the stale commit.
+* **claim**: ``UPDATE ... SET lease_holder = <token>, lease_expires_at = now + ttl,
+  fence = fence + 1 WHERE user = ? AND (lease_holder = '' OR lease_expires_at < now)``;
+* **renew**: a daemon thread extends the expiry every ttl/3 while the token is still
+  ours; if it is not (expired and taken), ``lost`` turns true;
+* **release**: clear the holder where the token is still ours.
+
+Each claim increments the user's **fencing number**, and the registry's version
+compare-and-set also requires it (``sync.py``), so a writer whose lease expired and was
+taken can never commit: its copy is kept as a conflict copy instead.
+
+Inside one machine a ``flock`` on ``<data dir>/leases/<user>.lock`` is taken first: a fast
+path where waiters queue in the kernel instead of polling the database, and the kernel
+drops it when a holder crashes. Whoever holds it may also take over a database claim
+left by a crashed holder of the same machine (same host and data folder) at once,
+instead of waiting for it to expire.
 
 The leases this request or task holds live in a ``ContextVar`` (never
 ``threading.local``), so a nested ``lease()`` for a user already held in this context is
@@ -24,6 +32,7 @@ threads), not on the event loop.
 """
 
 import fcntl
+import hashlib
 import logging
 import os
 import random
@@ -32,21 +41,18 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-import redis
 from django.conf import settings
-from redis.backoff import ExponentialBackoff
-from redis.commands.core import Script
-from redis.retry import Retry
+from django.db import DatabaseError, IntegrityError, connections
+from django.db.models import F, Q
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
-
-REDIS_KEY_PREFIX = "reeleditor:lease:"
 
 # Waiting polls with a short, growing, jittered sleep: quick hand-over when the holder
 # finishes soon, and waiters that do not all knock at the same instant.
@@ -61,40 +67,7 @@ class LeaseTimeout(Exception):
 
 
 class LeaseUnavailable(Exception):
-    """The lease service is unreachable (Redis down or not answering): answer 503."""
-
-
-class Lease:
-    """One holder's claim on one user's lease; release it once (later calls do nothing).
-
-    ``lost`` turns true if the lease expired or was taken while held (Redis only). Writes
-    made after that are still fenced by the registry's version compare-and-set.
-    """
-
-    def __init__(self, user_id: int):
-        self.user_id = user_id
-        self.lost = False
-        self._released = False
-        self._release_guard = threading.Lock()
-
-    @property
-    def released(self) -> bool:
-        return self._released
-
-    def release(self) -> None:
-        with self._release_guard:
-            if self._released:
-                return
-            self._released = True
-        self._let_go()
-        logger.debug("released lease for user %s (%s)", self.user_id, type(self).__name__)
-
-    def _let_go(self) -> None:
-        raise NotImplementedError
-
-    def __repr__(self):
-        state = "released" if self._released else "lost" if self.lost else "held"
-        return f"<{type(self).__name__} user={self.user_id} {state}>"
+    """The central database could not be asked for the lease: answer 503."""
 
 
 def _poll(attempt: Callable[[], bool], wait: float) -> bool:
@@ -113,7 +86,7 @@ def _poll(attempt: Callable[[], bool], wait: float) -> bool:
     return True
 
 
-# --- File leases (one machine) ------------------------------------------------------
+# --- The machine-local fast path: a file lock -----------------------------------------
 
 
 def _lease_file(user_id: int) -> Path:
@@ -129,7 +102,7 @@ def _try_flock(fd: int) -> bool:
     return True
 
 
-class FileLease(Lease):
+class FileLock:
     """An exclusive ``flock`` on the user's lock file, held through an open descriptor.
 
     flock locks belong to the open file description, so two threads of one process that
@@ -138,13 +111,12 @@ class FileLease(Lease):
     holders lock two different files.
     """
 
-    def __init__(self, user_id: int, fd: int, path: Path):
-        super().__init__(user_id)
+    def __init__(self, fd: int, path: Path):
         self.path = path
         self._fd = fd
 
     @classmethod
-    def acquire(cls, user_id: int, *, wait: float) -> "FileLease":
+    def acquire(cls, user_id: int, *, wait: float) -> "FileLock":
         path = _lease_file(user_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_CLOEXEC: a subprocess started while we hold the lease must not keep it alive.
@@ -157,11 +129,10 @@ class FileLease(Lease):
         if not acquired:
             os.close(fd)
             raise LeaseTimeout(f"user {user_id}'s lease is held by another writer ({wait:g} s)")
-        logger.debug("acquired file lease for user %s", user_id)
-        return cls(user_id, fd, path)
+        return cls(fd, path)
 
-    def _let_go(self) -> None:
-        # Unlock explicitly before closing: a process forked while we held the lease
+    def release(self) -> None:
+        # Unlock explicitly before closing: a process forked while we held the lock
         # shares the open file description, and closing only our descriptor would leave
         # the lock held by the child.
         try:
@@ -170,164 +141,172 @@ class FileLease(Lease):
             os.close(self._fd)
 
 
-# --- Redis leases (several machines) ------------------------------------------------
-
-# Extend the ttl only while the key still holds our token: never revive or extend a
-# lease that expired and now belongs to someone else.
-_RENEW_LUA = """
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-    return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0
-"""
-# Delete only our own lease: after an expiry the key may be another writer's.
-_RELEASE_LUA = """
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-    return redis.call("DEL", KEYS[1])
-end
-return 0
-"""
+# --- The lease in the central database ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class _RedisService:
-    client: redis.Redis
-    renew: Script
-    release: Script
+def _registry():
+    from .models import SyncState  # the app registry is ready by the time leases are taken
+
+    return SyncState.objects
 
 
-_services: dict[str, _RedisService] = {}
-_services_guard = threading.Lock()
-
-
-def _redis_service(url: str) -> _RedisService:
-    """One shared client per URL: redis-py clients are thread-safe (a connection pool)."""
-    with _services_guard:
-        service = _services.get(url)
-        if service is None:
-            client = redis.Redis.from_url(
-                url,
-                # Short timeouts: a write waiting on a dead Redis should fail fast with
-                # 503, and a renewal must notice trouble well within the ttl.
-                socket_connect_timeout=1.0,
-                socket_timeout=2.0,
-                # One quick retry rides over a pooled connection that went stale (Redis
-                # restarted); an unreachable server still fails within a second or two.
-                retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
-            )
-            service = _RedisService(
-                client,
-                client.register_script(_RENEW_LUA),
-                client.register_script(_RELEASE_LUA),
-            )
-            _services[url] = service
-        return service
+def _local_prefix() -> str:
+    """Names this machine's lease files: the host and the data folder they live in."""
+    folder = hashlib.sha256(str(Path(settings.REELEDITOR_DATA_DIR).resolve()).encode())
+    return f"{socket.gethostname()}:{folder.hexdigest()[:8]}:"
 
 
 def _new_token() -> str:
-    # Random for safety; host and pid only help an operator who looks at the key.
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(16)}"
+    # Random for safety; host, folder and pid help an operator who reads the admin, and
+    # let a holder on this machine recognise a claim left by a crashed one (below).
+    return f"{_local_prefix()}{os.getpid()}:{secrets.token_hex(8)}"
 
 
-class RedisLease(Lease):
-    """A Redis key holding our random token, kept alive by a daemon renewal thread."""
+def _ensure_registry_row(user_id: int) -> None:
+    with suppress(IntegrityError):  # created by a concurrent first writer
+        _registry().get_or_create(user_id=user_id)
 
-    def __init__(
-        self,
-        user_id: int,
-        service: _RedisService,
-        key: str,
-        token: str,
-        ttl: float,
-        set_at: float,
-    ):
-        super().__init__(user_id)
-        self.key = key
-        self._service = service
-        self._token = token
+
+class Lease:
+    """One holder's claim on one user's lease; release it once (later calls do nothing).
+
+    ``fence`` is the fencing number this claim got: the commit only succeeds while the
+    registry still holds it. ``lost`` turns true when a renewal finds the lease gone.
+    """
+
+    def __init__(self, user_id: int, token: str, fence: int, ttl: float, local: FileLock):
+        self.user_id = user_id
+        self.token = token
+        self.fence = fence
+        self.lost = False
         self._ttl = ttl
+        self._local = local
+        self._released = False
+        self._release_guard = threading.Lock()
         self._stop = threading.Event()
         self._renewer = threading.Thread(
-            target=self._renew_until_released,
-            args=(set_at,),
-            name=f"lease-renewal-{user_id}",
-            daemon=True,
+            target=self._renew_until_released, name=f"lease-renewal-{user_id}", daemon=True
         )
 
     @classmethod
-    def acquire(cls, user_id: int, *, url: str, wait: float, ttl: float) -> "RedisLease":
-        service = _redis_service(url)
-        key = f"{REDIS_KEY_PREFIX}{user_id}"
-        token = _new_token()
-        ttl_ms = _milliseconds(ttl)
-        sent = time.monotonic()
-
-        def attempt() -> bool:
-            nonlocal sent
-            sent = time.monotonic()
-            return bool(service.client.set(key, token, nx=True, px=ttl_ms))
-
+    def acquire(cls, user_id: int, *, wait: float, ttl: float) -> "Lease":
+        started = time.monotonic()
+        local = FileLock.acquire(user_id, wait=wait)
         try:
-            acquired = _poll(attempt, wait)
-        except redis.RedisError as exc:
-            # If a SET landed before the error, the key simply expires after ttl.
-            raise LeaseUnavailable(f"the lease service is unreachable: {exc}") from exc
-        if not acquired:
-            raise LeaseTimeout(f"user {user_id}'s lease is held by another writer ({wait:g} s)")
-        # The key's ttl started after the SET was sent: count from the send time.
-        held = cls(user_id, service, key, token, ttl, set_at=sent)
+            held = cls._claim(
+                user_id, local, wait=max(0.0, wait - (time.monotonic() - started)), ttl=ttl
+            )
+        except BaseException:
+            local.release()
+            raise
         held._renewer.start()
-        logger.debug("acquired redis lease for user %s (ttl %g s)", user_id, ttl)
+        logger.debug("acquired lease for user %s (fence %s)", user_id, held.fence)
         return held
 
-    def _renew_until_released(self, last_renewed: float) -> None:
-        """Extend the ttl every ttl/3 until released, or until the lease is gone."""
-        ttl_ms = _milliseconds(self._ttl)
-        while not self._stop.wait(self._ttl / 3):
-            sent = time.monotonic()
-            try:
-                ours = self._service.renew(keys=[self.key], args=[self._token, ttl_ms])
-            except redis.RedisError as exc:
-                if time.monotonic() - last_renewed >= self._ttl:
-                    self._mark_lost(f"could not renew it for longer than its ttl ({exc})")
+    @classmethod
+    def _claim(cls, user_id: int, local: FileLock, *, wait: float, ttl: float) -> "Lease":
+        token = _new_token()
+        try:
+            _ensure_registry_row(user_id)
+
+            # We hold this machine's file lock, so a claim made from this machine is not
+            # held by anyone alive (a live holder here would hold the file lock): it was
+            # left by a process that crashed, and need not be waited out.
+            crashed_here = Q(lease_holder__startswith=_local_prefix())
+
+            def attempt() -> bool:
+                now = timezone.now()
+                free = Q(lease_holder="") | Q(lease_expires_at__lt=now) | crashed_here
+                return bool(
+                    _registry()
+                    .filter(free, user_id=user_id)
+                    .update(
+                        lease_holder=token,
+                        lease_expires_at=now + timedelta(seconds=ttl),
+                        fence=F("fence") + 1,
+                    )
+                )
+
+            acquired = _poll(attempt, wait)
+            if acquired:
+                fence = (
+                    _registry()
+                    .filter(user_id=user_id, lease_holder=token)
+                    .values_list("fence", flat=True)
+                    .first()
+                )
+        except DatabaseError as exc:
+            raise LeaseUnavailable(f"the central database did not answer: {exc}") from exc
+        if not acquired:
+            raise LeaseTimeout(f"user {user_id}'s lease is held by another writer ({wait:g} s)")
+        if fence is None:  # expired and taken again within a breath: treat as never held
+            raise LeaseTimeout(f"user {user_id}'s lease was taken over at once")
+        return cls(user_id, token, fence, ttl, local)
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def still_ours(self) -> bool:
+        """Ask the registry whether this claim still holds (a cheap indexed read)."""
+        return (
+            not self.lost
+            and _registry().filter(user_id=self.user_id, lease_holder=self.token).exists()
+        )
+
+    def _renew_until_released(self) -> None:
+        """Extend the expiry every ttl/3 until released, or until the lease is gone."""
+        last_renewed = time.monotonic()
+        try:
+            while not self._stop.wait(self._ttl / 3):
+                try:
+                    now = timezone.now()
+                    ours = (
+                        _registry()
+                        .filter(user_id=self.user_id, lease_holder=self.token)
+                        .update(lease_expires_at=now + timedelta(seconds=self._ttl))
+                    )
+                except DatabaseError as exc:
+                    if time.monotonic() - last_renewed >= self._ttl:
+                        self._mark_lost(f"could not renew it for longer than its ttl ({exc})")
+                        return
+                    logger.warning("could not renew lease for user %s: %s", self.user_id, exc)
+                    continue
+                if not ours:
+                    self._mark_lost("it expired and another writer took it")
                     return
-                logger.warning("could not renew lease for user %s: %s", self.user_id, exc)
-                continue
-            if not ours:
-                self._mark_lost("it expired or another writer took it")
-                return
-            # The server started the new ttl after we sent: count from the send time.
-            last_renewed = sent
+                last_renewed = time.monotonic()
+        finally:
+            connections.close_all()  # this thread's own connection
 
     def _mark_lost(self, why: str) -> None:
         if not self.lost:
             self.lost = True
-            logger.info("lost lease for user %s: %s", self.user_id, why)
+            logger.warning("lost lease for user %s: %s", self.user_id, why)
 
-    def _let_go(self) -> None:
+    def release(self) -> None:
+        with self._release_guard:
+            if self._released:
+                return
+            self._released = True
         self._stop.set()
         if self._renewer.is_alive():
-            # Wait out a renewal in flight so it cannot race the delete (harmless anyway:
-            # renewal only extends a key that still holds our token).
             self._renewer.join(timeout=5)
         try:
-            deleted = self._service.release(keys=[self.key], args=[self._token])
-        except redis.RedisError as exc:
-            # Not raised: release runs in ``finally`` blocks and must not hide the real
-            # outcome of the write. The key expires by itself within its ttl.
-            logger.warning(
-                "could not release lease for user %s (expires in %g s): %s",
-                self.user_id,
-                self._ttl,
-                exc,
+            _registry().filter(user_id=self.user_id, lease_holder=self.token).update(
+                lease_holder="", lease_expires_at=None
             )
-            return
-        if not deleted:
-            self._mark_lost("it was gone or held by another writer at release")
+        except DatabaseError as exc:
+            # Not raised: release runs in ``finally`` blocks and must not hide the real
+            # outcome of the write. The claim lapses by itself within its ttl.
+            logger.warning("could not release lease for user %s: %s", self.user_id, exc)
+        finally:
+            self._local.release()
+        logger.debug("released lease for user %s", self.user_id)
 
-
-def _milliseconds(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
+    def __repr__(self):
+        state = "released" if self._released else "lost" if self.lost else "held"
+        return f"<Lease user={self.user_id} fence={self.fence} {state}>"
 
 
 # --- Per-context holding ------------------------------------------------------------
@@ -348,11 +327,14 @@ def held_lease(user_id: int) -> Lease | None:
     return held
 
 
-def _acquire(user_id: int, wait: float, ttl: float) -> Lease:
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        return RedisLease.acquire(user_id, url=url, wait=wait, ttl=ttl)
-    return FileLease.acquire(user_id, wait=wait)
+@contextmanager
+def adopted(held: Lease):
+    """Count ``held`` (acquired elsewhere, not yet released) as held by this context."""
+    token = _held.set(MappingProxyType({**_held.get(), held.user_id: held}))
+    try:
+        yield held
+    finally:
+        _held.reset(token)
 
 
 @contextmanager
@@ -363,13 +345,13 @@ def lease(user_id: int, *, wait: float | None = None, ttl: float | None = None):
     holds yields the held ``Lease`` and leaves releasing it to the outer block.
 
     ``wait`` (default ``settings.LEASE_WAIT_SECONDS``) is how long to wait for another
-    writer; ``ttl`` (default ``settings.LEASE_TTL_SECONDS``) is the Redis key's time to
-    live, renewed while held. Raises ``LeaseTimeout`` when another writer keeps it past
-    ``wait`` and ``LeaseUnavailable`` when Redis cannot be reached.
+    writer; ``ttl`` (default ``settings.LEASE_TTL_SECONDS``) is how long a claim lives
+    without renewal. Raises ``LeaseTimeout`` when another writer keeps it past ``wait``
+    and ``LeaseUnavailable`` when the central database cannot be asked.
     """
     user_id = int(user_id)
-    wait = float(getattr(settings, "LEASE_WAIT_SECONDS", 30) if wait is None else wait)
-    ttl = float(getattr(settings, "LEASE_TTL_SECONDS", 30) if ttl is None else ttl)
+    wait = float(settings.LEASE_WAIT_SECONDS if wait is None else wait)
+    ttl = float(settings.LEASE_TTL_SECONDS if ttl is None else ttl)
     if wait < 0:
         raise ValueError(f"wait must be >= 0, got {wait}")
     if ttl <= 0:
@@ -380,7 +362,7 @@ def lease(user_id: int, *, wait: float | None = None, ttl: float | None = None):
         yield already
         return
 
-    acquired = _acquire(user_id, wait, ttl)
+    acquired = Lease.acquire(user_id, wait=wait, ttl=ttl)
     token = _held.set(MappingProxyType({**_held.get(), user_id: acquired}))
     try:
         yield acquired

@@ -3,6 +3,10 @@
 import logging
 from contextlib import ExitStack
 
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
+
 from reeleditor.jsonapi import error_response
 
 from . import leases, retry, sync
@@ -14,19 +18,75 @@ logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
+def stores_files_first(view):
+    """Mark a view that stores large files before it writes rows (an upload).
+
+    Its lease is not taken before the view runs: the view stores the file with no lease
+    held (a 2 GB upload to S3 must not block the user's autosaves), then calls
+    ``take_write_lease(request)`` before it writes.
+    """
+    view.stores_files_first = True
+    return view
+
+
+class _DeferredLease:
+    """The lease of a ``stores_files_first`` view, taken by the view when it is ready.
+
+    Under ASGI the view may run in another context than this middleware, so the lease
+    is held as an object here (not through ``leases.lease()``'s ContextVar) and adopted
+    by the middleware for the push that follows the view.
+    """
+
+    def __init__(self, user_id: int):
+        self.user_id = user_id
+        self.lease: leases.Lease | None = None
+
+    def take(self) -> None:
+        if self.lease is not None:
+            return
+        self.lease = leases.Lease.acquire(
+            self.user_id, wait=settings.LEASE_WAIT_SECONDS, ttl=settings.LEASE_TTL_SECONDS
+        )
+        try:
+            # The copy must be at the committed version before anything is written on
+            # it; raises SyncUnavailable (503) rather than write on a stale copy.
+            sync.ensure_fresh(self.user_id)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+
+
+def take_write_lease(request) -> None:
+    """Take the signed-in user's write lease now (views marked ``stores_files_first``)."""
+    request.sync_deferred_lease.take()
+
+
+def _stores_files_first(request) -> bool:
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    return getattr(match.func, "stores_files_first", False)
+
+
 class SyncMiddleware:
     """For each signed-in request:
 
-    * a write request (unsafe method) takes the user's lease first, so it is the only
-      writer of that user anywhere;
-    * the working copy is brought up to the committed version (one registry query; a
-      pull only when behind);
+    * a write request (unsafe method) takes the user's lease before its view runs (or,
+      for an upload, once the file is stored: ``stores_files_first``), so it is the
+      only writer of that user anywhere, and brings the copy up to the committed
+      version under it;
+    * a read brings the copy up to date without a lease (one registry query; a pull
+      only when behind), and is served from the local copy if that fails;
     * the view runs with the user's database bound and its writes tracked;
     * every user database it wrote to is pushed and committed *before* the response
-      leaves, and ``X-Sync-Status`` says honestly whether that worked.
-
-    A read whose pull fails is served from the local copy (consistent, if behind) and
-    says ``failed``; a write never runs on a copy it could not bring up to date.
+      leaves, and the answer says what happened to *this request's* writes:
+      ``X-Sync-Status: ok`` (committed), ``failed`` (kept here, retried later), or 409
+      ``{"code": "conflict"}`` when another commit won and the writes were refused.
 
     A sync middleware on purpose: Django runs it, the view and the ORM calls in the
     same per-request thread, so the connection closed at the end is the view's.
@@ -37,48 +97,78 @@ class SyncMiddleware:
 
     def __call__(self, request):
         retry.ensure_running()  # the periodic retry of this process's dirty copies
-        return self._call(request)
-
-    def _call(self, request):
         if not request.user.is_authenticated:
             return self.get_response(request)
-        user_id = request.user.pk
-        writes = request.method not in SAFE_METHODS
-        stale = False
         try:
-            with ExitStack() as stack:
-                if writes:
-                    stack.enter_context(leases.lease(user_id))
-                stack.enter_context(bound_to_user(user_id))
-                try:
-                    row = sync.ensure_fresh(user_id)
-                except sync.SyncUnavailable as exc:
-                    if writes:
-                        raise
-                    # Served from the local copy and said in the header, but not recorded
-                    # in the shared registry: it is this machine's trouble, and the next
-                    # read that pulls fine must not go on reporting it.
-                    logger.warning("user %s read a stale copy: %s", user_id, exc)
-                    row, stale = None, True
-                    request.sync_problem = f"Could not load your latest data: {exc}"
-                with track_writes() as tracker:
-                    response = self.get_response(request)
-                results = sync.push_written(tracker)
+            return self._call(request, request.user.pk)
         except leases.LeaseTimeout:
             return error_response(
                 "Another change to your data is still being saved; try again.", "busy", 503
             )
+        except sync.CopyBusy as exc:
+            return error_response(f"Your data is busy right now; try again. ({exc})", "busy", 503)
         except (leases.LeaseUnavailable, sync.SyncUnavailable) as exc:
-            logger.warning("request by user %s refused: %s", user_id, exc)
+            logger.warning("request by user %s refused: %s", request.user.pk, exc)
             return error_response(
                 f"Your data cannot be loaded right now: {exc}", "sync_unavailable", 503
             )
-        if "X-Sync-Status" not in response:  # the sync views set their own
-            own = results.get(user_id)
-            if own is not None:
-                response["X-Sync-Status"] = own.status
-            elif stale:
-                response["X-Sync-Status"] = sync.Status.FAILED
+
+    def _call(self, request, user_id):
+        stale = False
+        also = []
+        with ExitStack() as stack:
+            if request.method in SAFE_METHODS:
+                stack.enter_context(bound_to_user(user_id))
+                stale = self._freshen_for_read(request, user_id)
+            elif _stores_files_first(request):
+                deferred = request.sync_deferred_lease = _DeferredLease(user_id)
+                stack.callback(deferred.release)
+                stack.enter_context(bound_to_user(user_id))
             else:
-                response["X-Sync-Status"] = sync.status_of(user_id, row)["status"]
+                stack.enter_context(leases.lease(user_id))
+                stack.enter_context(bound_to_user(user_id))
+                sync.ensure_fresh(user_id)
+                also = [user_id]  # the next write also pushes earlier unpushed ones
+            with track_writes() as tracker:
+                response = self.get_response(request)
+            deferred = getattr(request, "sync_deferred_lease", None)
+            if deferred is not None and deferred.lease is not None:
+                stack.enter_context(leases.adopted(deferred.lease))
+                also = [user_id]
+            results = sync.push_written(tracker, also=also)
+        return self._answer(response, user_id, results, stale)
+
+    def _freshen_for_read(self, request, user_id) -> bool:
+        try:
+            sync.ensure_fresh(user_id)
+        except sync.CopyBusy:
+            raise
+        except sync.SyncUnavailable as exc:
+            # Served from the local copy and said in the header, but not recorded in
+            # the shared registry: it is this machine's trouble.
+            logger.warning("user %s read a stale copy: %s", user_id, exc)
+            request.sync_problem = f"Could not load your latest data: {exc}"
+            return True
+        return False
+
+    def _answer(self, response, user_id, results, stale):
+        refused = [r for r in results.values() if r.status == sync.Status.CONFLICT]
+        if refused:
+            response = JsonResponse(
+                {
+                    "error": refused[0].error
+                    or "Your change was not saved: another change was saved first.",
+                    "code": "conflict",
+                },
+                status=409,
+            )
+            response["X-Sync-Status"] = sync.Status.CONFLICT
+            return response
+        if "X-Sync-Status" in response:  # the sync views say the account's state
+            return response
+        if results:
+            failed = any(not r.ok for r in results.values())
+            response["X-Sync-Status"] = sync.Status.FAILED if failed else sync.Status.OK
+        else:
+            response["X-Sync-Status"] = sync.request_status(user_id, stale=stale)
         return response

@@ -1,22 +1,32 @@
-"""The sync registry, in the central database: one row per user.
+"""The sync registry, in the central database: one row per user, and the versions.
 
 The row is the commit point of a snapshot. A push uploads an immutable object, then
-moves ``version`` from N to N+1 with a compare-and-set ``UPDATE ... WHERE version = N``;
-zero rows updated means another writer committed first. No row (or version 0) means
-the user has no snapshot yet: a definite answer from our own database, never a guess
-from the object store.
+moves ``version`` from N to N+1 with a compare-and-set ``UPDATE ... WHERE version = N
+AND fence = F``; zero rows updated means another writer committed first, or the lease
+this writer held was taken over. No row (or version 0) means the user has no snapshot
+yet: a definite answer from our own database, never a guess from the object store.
+
+The same row holds the user's write lease (see leases.py): whoever holds it is the only
+writer of the user's data on any machine that shares this database, and each
+acquisition increments ``fence``, so a writer whose lease was taken can never commit.
 """
+
+import uuid
 
 from django.conf import settings
 from django.db import models
 
 
+def new_incarnation() -> str:
+    return uuid.uuid4().hex
+
+
 class SyncState(models.Model):
     class Status(models.TextChoices):
         OK = "ok"
-        PENDING = "pending"  # a write is in the working copy, not yet in a snapshot
+        PENDING = "pending"  # a write is in a working copy, not yet in a snapshot
         FAILED = "failed"  # the last push failed; the write is kept locally, retried
-        CONFLICT = "conflict"  # a copy was refused; kept as a conflict copy
+        CONFLICT = "conflict"  # a copy was refused and kept as a conflict copy, unseen yet
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
@@ -31,6 +41,15 @@ class SyncState(models.Model):
     failure_count = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The write lease: a random token of the holder and when it lapses unless renewed.
+    lease_holder = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Incremented by every acquisition of the lease; the commit checks it.
+    fence = models.PositiveBigIntegerField(default=0)
+    # Which account this data belongs to. Working copies record it: a copy whose
+    # incarnation differs (a user id reused after the central database was reset) is
+    # never served to this account.
+    incarnation = models.CharField(max_length=32, default=new_incarnation)
 
     class Meta:
         verbose_name = "sync registry entry"
@@ -38,3 +57,26 @@ class SyncState(models.Model):
 
     def __str__(self):
         return f"user {self.user_id} v{self.version} ({self.status})"
+
+
+class SnapshotVersion(models.Model):
+    """One committed version of a user's data, written in the commit's transaction.
+
+    The history of what was committed: a machine that crashed between its commit and
+    recording it locally finds its own object key here and knows the commit was its own.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveBigIntegerField()
+    object_key = models.CharField(max_length=300)
+    checksum = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    committed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "version"], name="one_snapshot_per_version")
+        ]
+
+    def __str__(self):
+        return f"user {self.user_id} v{self.version}"

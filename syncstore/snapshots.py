@@ -16,6 +16,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import changecounter
+
 CHUNK = 1024 * 1024
 COMPRESSION_LEVEL = 1
 
@@ -30,6 +32,7 @@ class PackedSnapshot:
     size_bytes: int
     checksum: str  # sha256 hex of the compressed bytes
     raw_bytes: int  # size of the database image before compression
+    changes: int | None  # the image's change counter: which writes it holds
 
 
 def take(db_path: Path, workdir: Path) -> PackedSnapshot:
@@ -39,13 +42,20 @@ def take(db_path: Path, workdir: Path) -> PackedSnapshot:
     packed = workdir / f".{uuid.uuid4().hex}.sqlite3.z"
     try:
         _backup(db_path, raw)
+        changes = changecounter.read_file(raw)
         checksum, size = _compress(raw, packed)
-        return PackedSnapshot(packed, size, checksum, raw.stat().st_size)
+        return PackedSnapshot(packed, size, checksum, raw.stat().st_size, changes)
     except BaseException:
         packed.unlink(missing_ok=True)
         raise
     finally:
         raw.unlink(missing_ok=True)
+        _remove_side_files(raw)
+
+
+def _remove_side_files(path: Path) -> None:
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def unpack(packed: Path, checksum: str, dest: Path) -> None:
@@ -68,14 +78,21 @@ def unpack(packed: Path, checksum: str, dest: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def install(image: Path, db_path: Path) -> None:
+def install(image: Path, db_path: Path) -> int | None:
     """Replace the contents of the live database at ``db_path`` with ``image``.
 
     Uses the backup API into the live file rather than renaming over it: connections
     other threads hold keep working (they see the new content after their current
-    read), and SQLite keeps the WAL and shared-memory files consistent.
+    read), and SQLite keeps the WAL and shared-memory files consistent (the WAL is the
+    live file's own). Verified afterwards: the live file must hold exactly the image's
+    changes. Returns that change count.
     """
+    expected = changecounter.read_file(image)
     _backup(image, db_path)
+    found = changecounter.read_file(db_path)
+    if found != expected:
+        raise SnapshotCorrupt(f"installed copy reads {found} changes instead of {expected}")
+    return expected
 
 
 def check_integrity(path: Path) -> None:

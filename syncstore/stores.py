@@ -18,7 +18,6 @@ import re
 import shutil
 import stat
 import threading
-import uuid
 from collections import OrderedDict
 from pathlib import Path
 
@@ -28,6 +27,8 @@ import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+
+from .durablefiles import fsync_dir, write_atomically
 
 
 class StoreError(Exception):
@@ -71,41 +72,6 @@ def validate_prefix(prefix: str) -> str:
 def _copy_stream(source, target) -> None:
     """Copy one open binary file to another in bounded chunks (never all in memory)."""
     shutil.copyfileobj(source, target, _CHUNK_SIZE)
-
-
-def _temp_name(name: str) -> str:
-    # "~" is not allowed in keys, so a leftover temporary file (after a crash) can never
-    # be mistaken for a key by list_keys.
-    return f".{name}.{uuid.uuid4().hex}~tmp"
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` survive a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_then_replace(dest: Path, fill) -> None:
-    """Write ``dest`` through a temporary file beside it so readers never see half a file.
-
-    ``fill(file)`` writes the content; on any failure the temporary file is removed and
-    ``dest`` is left as it was.
-    """
-    dest = Path(dest)
-    tmp = dest.with_name(_temp_name(dest.name))
-    try:
-        with open(tmp, "xb") as f:
-            fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
 
 
 class SnapshotStore:
@@ -166,7 +132,7 @@ class LocalSnapshotStore(SnapshotStore):
         try:
             self._make_dirs(target.parent)
             with open(path, "rb") as source:
-                _write_then_replace(target, lambda f: _copy_stream(source, f))
+                write_atomically(target, lambda f: _copy_stream(source, f))
         except OSError as exc:
             raise self._error("put", key, exc) from exc
 
@@ -179,7 +145,7 @@ class LocalSnapshotStore(SnapshotStore):
             directory = directory.parent
         for created in reversed(missing):
             created.mkdir(exist_ok=True)
-            _fsync_dir(created.parent)
+            fsync_dir(created.parent)
 
     def get_file(self, key: str, dest) -> None:
         source_path = self.path_for(key)
@@ -191,7 +157,7 @@ class LocalSnapshotStore(SnapshotStore):
             raise self._error("get", key, exc) from exc
         try:
             with source:
-                _write_then_replace(Path(dest), lambda f: _copy_stream(source, f))
+                write_atomically(Path(dest), lambda f: _copy_stream(source, f))
         except OSError as exc:
             raise self._error("get", key, exc) from exc
 
@@ -329,7 +295,7 @@ class S3SnapshotStore(SnapshotStore):
             # StreamingBody checks the length it was promised, so a cut connection
             # raises instead of leaving a short file.
             with body:
-                _write_then_replace(Path(dest), lambda f: _copy_stream(body, f))
+                write_atomically(Path(dest), lambda f: _copy_stream(body, f))
         except (ClientError, BotoCoreError, OSError) as exc:
             raise self._error("get", key, exc) from exc
 

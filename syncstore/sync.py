@@ -1,21 +1,27 @@
-"""Keeping each user's working copy and their committed snapshot in step.
+"""Committing: keeping each user's working copy and their committed snapshot in step.
 
 The rules (docs/architecture.md has the picture):
 
 * The registry row (``SyncState``) is the truth about what is committed. Reads compare
   the local ``base_version`` with it (one indexed query) and pull when behind; the
   object store is only asked for an object the registry names.
-* A write happens under the user's lease, on a copy brought up to the committed
-  version first. Afterwards ``push`` uploads a new immutable snapshot object and
-  commits it with a compare-and-set on the version. Only then is the write reported
-  durable.
-* A push that cannot reach the store keeps the write locally (dirty, persistently)
-  and reports ``failed``; it is retried later. A copy that is not based on the
-  committed version is never committed over it and never overwritten silently: it is
-  kept as a conflict copy, and the working copy follows the committed version.
+* A write happens under the user's lease (``leases``), on a copy brought up to the
+  committed version first. Afterwards ``push`` uploads a new immutable snapshot object
+  and commits it with one compare-and-set on (version, fence). Only then is the write
+  reported durable.
+* Each push says what happened to *its* writes: ``ok`` (committed), ``failed`` (kept
+  in this copy, dirty, retried later) or ``conflict`` (refused because another commit
+  won or the lease was taken over; kept as a conflict copy, and the working copy
+  follows the committed version). Nothing sticky from earlier pushes leaks into it.
+* A copy that is not based on the committed version is never committed over it and
+  never overwritten silently.
+
+Operator actions (force push and pull, verify, restore) live in ``operations.py``.
 """
 
 import logging
+import os
+import signal
 import time
 import uuid
 from contextlib import contextmanager
@@ -23,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import leases, snapshots, userdb, workingcopy
+from . import changecounter, leases, snapshots, userdb, workingcopy
 from .binding import bound_to_user
-from .models import SyncState
+from .filelock import LockTimeout
+from .models import SnapshotVersion, SyncState
 from .stores import SnapshotMissing, StoreError, get_store
 from .tracking import track_writes
 
@@ -42,8 +49,14 @@ class SyncUnavailable(Exception):
     """The working copy cannot be brought to the committed version right now."""
 
 
+class CopyBusy(SyncUnavailable):
+    """Another pull or push of this copy on this machine is taking too long."""
+
+
 @dataclass
 class SyncResult:
+    """What one push did with the writes it was asked to make durable."""
+
     user_id: int
     status: str
     version: int
@@ -61,28 +74,43 @@ def registry_row(user_id: int) -> SyncState | None:
     return SyncState.objects.filter(user_id=user_id).first()
 
 
-def _ensure_row(user_id: int) -> SyncState:
+def ensure_row(user_id: int) -> SyncState:
     try:
         row, _ = SyncState.objects.get_or_create(user_id=user_id)
-    except IntegrityError:  # created by a concurrent first push
+    except IntegrityError:  # created by a concurrent first writer
         row = SyncState.objects.get(user_id=user_id)
     return row
 
 
-def _commit(user_id: int, expected: int, key: str, packed) -> bool:
-    """Move the committed version from ``expected`` to ``expected + 1``; False on conflict."""
+def _commit(user_id: int, expected: int, fence: int, key: str, packed) -> bool:
+    """Move the committed version from ``expected`` to ``expected + 1``.
+
+    One ``UPDATE`` that also requires the fencing number of the lease this writer holds:
+    False when another writer committed first or took the lease over meanwhile. The
+    version's history row is written in the same transaction.
+    """
     now = timezone.now()
-    updated = SyncState.objects.filter(user_id=user_id, version=expected).update(
-        version=expected + 1,
-        object_key=key,
-        size_bytes=packed.size_bytes,
-        checksum=packed.checksum,
-        committed_at=now,
-        last_attempt_at=now,
-        last_error="",
-        failure_count=0,
-        updated_at=now,
-    )
+    with transaction.atomic(using="default"):
+        updated = SyncState.objects.filter(user_id=user_id, version=expected, fence=fence).update(
+            version=expected + 1,
+            object_key=key,
+            size_bytes=packed.size_bytes,
+            checksum=packed.checksum,
+            committed_at=now,
+            last_attempt_at=now,
+            last_error="",
+            failure_count=0,
+            updated_at=now,
+        )
+        if updated:
+            SnapshotVersion.objects.create(
+                user_id=user_id,
+                version=expected + 1,
+                object_key=key,
+                checksum=packed.checksum,
+                size_bytes=packed.size_bytes,
+                committed_at=now,
+            )
     return updated == 1
 
 
@@ -112,6 +140,13 @@ def _record_conflict(user_id: int, message: str) -> None:
     )
 
 
+def acknowledge(user_id: int) -> None:
+    """The user or an operator has seen the conflict: stop reporting it."""
+    SyncState.objects.filter(user_id=user_id, status=Status.CONFLICT).update(
+        status=Status.OK, last_error="", updated_at=timezone.now()
+    )
+
+
 # --- Keys -----------------------------------------------------------------------------
 
 
@@ -127,84 +162,208 @@ def _snapshot_key(user_id: int, version: int) -> str:
     return f"{snapshot_prefix(user_id)}{version:010d}-{uuid.uuid4().hex}.sqlite3.z"
 
 
-def _version_of_key(key: str) -> int | None:
+def version_of_key(key: str) -> int | None:
     head = key.rsplit("/", 1)[-1].split("-", 1)[0]
     return int(head) if head.isdigit() else None
 
 
-def _workdir(user_id: int) -> Path:
+def workdir(user_id: int) -> Path:
     return userdb.user_dir(user_id) / "tmp"
 
 
-# --- Bringing a copy up to date ---------------------------------------------------------
+def _copy_lock(user_id: int):
+    """The copy lock with the bounded wait every request uses: a clear 503, never a hang."""
+    return workingcopy.copy_lock(user_id, timeout=settings.COPY_LOCK_WAIT_SECONDS)
+
+
+@contextmanager
+def _locked_copy(user_id: int):
+    try:
+        with _copy_lock(user_id):
+            yield
+    except LockTimeout as exc:
+        raise CopyBusy(f"your data is busy being saved or loaded on this machine ({exc})") from exc
+
+
+def _crash_point(name: str) -> None:
+    """Test-only: die here like a killed process (``SYNC_CRASH_POINT`` names the point)."""
+    if name == settings.SYNC_CRASH_POINT:
+        logger.error("crash point %s reached: killing this process", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --- Preparing a copy before first use in a process -----------------------------------
+
+
+def prepare_copy(user_id: int, path: Path) -> None:
+    """Make ``path`` a copy that may be served to ``user_id`` (registered with userdb).
+
+    * missing: create it from the registry's answer (``materialize``);
+    * made for another account (a user id reused after the central database was
+      reset or restored): set aside, never served, and created afresh;
+    * lost committed writes (its change counter went backwards, as after a power cut
+      with writes still in an unsynced WAL): marked behind, so the committed version
+      is pulled before anything is written on top of it.
+    """
+    if path.exists():
+        state = workingcopy.read_state(user_id)
+        row = registry_row(user_id)
+        if _belongs_elsewhere(state, row):
+            _set_aside_foreign_copy(user_id, state, row)
+        elif state.regressed:
+            logger.error(
+                "user %s: copy holds %s changes but %s were committed from it; "
+                "pulling the committed version",
+                user_id,
+                state.live_changes,
+                state.committed_changes,
+            )
+            workingcopy.mark_pulled(user_id, 0, state.live_changes)
+        elif row is not None and not state.incarnation:
+            workingcopy.set_incarnation(user_id, row.incarnation)  # made before we tracked it
+    if not path.exists():
+        materialize(user_id, path)
+
+
+def _belongs_elsewhere(state, row) -> bool:
+    if row is None:
+        # No registry row, yet this copy was committed or pulled from one.
+        return state.base_version > 0 or bool(state.incarnation)
+    return bool(state.incarnation) and state.incarnation != row.incarnation
+
+
+def _set_aside_foreign_copy(user_id: int, state, row) -> None:
+    folder = userdb.user_dir(user_id)
+    aside = folder / "foreign" / f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    aside.mkdir(parents=True)
+    for name in (userdb.DATABASE_FILENAME, workingcopy.STATE_FILENAME):
+        for suffix in ("", *userdb.SIDE_FILE_SUFFIXES):
+            source = folder / f"{name}{suffix}"
+            if source.exists():
+                os.replace(source, aside / source.name)
+    logger.error(
+        "user %s: the local copy (incarnation %r, version %s) is not this account's "
+        "(registry: %r); set aside in %s",
+        user_id,
+        state.incarnation,
+        state.base_version,
+        row.incarnation if row else None,
+        aside,
+    )
 
 
 def materialize(user_id: int, path: Path) -> None:
     """Create the missing working copy at ``path``: the latest snapshot, or a new database.
 
-    Called when the file does not exist (a new user, or a new machine). Only the
-    registry decides which: version 0 (or no row) is a new user. A store error while
+    Only the registry decides which: version 0 is a new user. A store error while
     fetching a committed snapshot raises SyncUnavailable; it never becomes an empty
     database that a later push could commit over the user's data.
     """
-    with workingcopy.copy_lock(user_id):
+    with _locked_copy(user_id):
         if path.exists():
             return
         row = registry_row(user_id)
         if row is None or row.version == 0:
             userdb.create_from_template(path)
-            workingcopy.mark_pulled(user_id, 0)
+            incarnation = row.incarnation if row else ""
+            workingcopy.mark_pulled(user_id, 0, workingcopy.live_changes(user_id), incarnation)
             return
-        _download(user_id, row, path)
-        workingcopy.mark_pulled(user_id, row.version)
+        image = workdir(user_id) / f".{uuid.uuid4().hex}.restored"
+        try:
+            changes = _download(user_id, row, image)
+            userdb.place_new_database(image, path)
+        finally:
+            image.unlink(missing_ok=True)
+            userdb.remove_side_files(image)
+        workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation)
         logger.info("restored user %s at version %s from %s", user_id, row.version, row.object_key)
+
+
+# --- Bringing a copy up to date ---------------------------------------------------------
 
 
 def ensure_fresh(user_id: int) -> SyncState | None:
     """Pull the committed snapshot if the working copy is behind; returns the registry row."""
     row = registry_row(user_id)
     committed = row.version if row else 0
-    if workingcopy.read_state(user_id).base_version >= committed:
+    state = workingcopy.read_state(user_id)
+    if state.base_version >= committed and not state.pending:
         return row
-    with workingcopy.copy_lock(user_id):
+    with _locked_copy(user_id):
         row = registry_row(user_id)
-        state = workingcopy.read_state(user_id)
-        if state.base_version >= row.version:
+        state = _resolve_pending(user_id, workingcopy.read_state(user_id))
+        if row is None or state.base_version >= row.version:
             return row
         if state.dirty:
-            # Unpushed writes on a stale base: keep them where an operator can see
-            # them, say so, then follow the committed version.
-            message = (
-                f"Changes made here on version {state.base_version} were not saved before "
-                f"version {row.version} was saved elsewhere; they were kept as a conflict copy."
-            )
-            _preserve_conflict(user_id, state, message)
-            _record_conflict(user_id, message)
+            _keep_unpushed_writes(user_id, state, row)
         _pull(user_id, row)
     return registry_row(user_id)
 
 
+def _keep_unpushed_writes(user_id, state, row) -> None:
+    """Unpushed writes on a stale base: keep them (once) where an operator can see them."""
+    if workingcopy.conflict_already_kept(state):
+        return  # a pull that failed before already kept this very copy
+    message = (
+        f"Changes made here on version {state.base_version} were not saved before "
+        f"version {row.version} was saved elsewhere; they were kept as a conflict copy."
+    )
+    _preserve_conflict(user_id, state, message)
+    workingcopy.mark_conflict_kept(user_id, state)
+    _record_conflict(user_id, message)
+
+
+def _resolve_pending(user_id: int, state):
+    """A commit was in flight when this machine last stopped: was it ours? (copy lock held)"""
+    if not state.pending:
+        return state
+    pending = state.pending
+    ours = SnapshotVersion.objects.filter(
+        user_id=user_id, version=pending["version"], object_key=pending["key"]
+    ).exists()
+    if ours:
+        logger.warning(
+            "user %s: recognised version %s as our own commit", user_id, pending["version"]
+        )
+        workingcopy.mark_committed(user_id, pending["version"], pending["changes"])
+    else:
+        workingcopy.clear_pending(user_id)
+    return workingcopy.read_state(user_id)
+
+
 def _pull(user_id: int, row: SyncState) -> None:
-    if row.version == 0:
-        raise SyncUnavailable("there is no committed version to pull")
-    image = _workdir(user_id) / f".{uuid.uuid4().hex}.pulled"
+    """Make the working copy exactly committed version ``row.version`` (copy lock held)."""
+    image = workdir(user_id) / f".{uuid.uuid4().hex}.pulled"
     try:
-        _download(user_id, row, image)
-        snapshots.install(image, userdb.database_path(user_id))
+        if row.version == 0:
+            userdb.create_from_template(image)
+            changes = snapshots.install(image, userdb.database_path(user_id))
+        else:
+            _download(user_id, row, image)
+            changes = snapshots.install(image, userdb.database_path(user_id))
+    except snapshots.SnapshotCorrupt as exc:
+        raise SyncUnavailable(f"loading version {row.version} failed: {exc}") from exc
     finally:
         image.unlink(missing_ok=True)
-    workingcopy.mark_pulled(user_id, row.version)
+        userdb.remove_side_files(image)
+    workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation)
     logger.info("pulled user %s version %s", user_id, row.version)
 
 
-def _download(user_id: int, row: SyncState, dest: Path) -> None:
-    """Fetch, verify and unpack the snapshot ``row`` names to ``dest``."""
-    workdir = _workdir(user_id)
-    workdir.mkdir(parents=True, exist_ok=True)
-    packed = workdir / f".{uuid.uuid4().hex}.download"
+def _download(user_id: int, row: SyncState, dest: Path) -> int | None:
+    """Fetch, verify, unpack and upgrade the snapshot ``row`` names to ``dest``.
+
+    Returns the image's change counter as committed (before any schema upgrade, so a
+    data migration counts as a change to push).
+    """
+    folder = workdir(user_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    packed = folder / f".{uuid.uuid4().hex}.download"
     try:
         get_store().get_file(row.object_key, packed)
         snapshots.unpack(packed, row.checksum, dest)
+        changes = changecounter.read_file(dest)
+        userdb.upgrade_image(dest)
     except SnapshotMissing:
         raise SyncUnavailable(
             f"the snapshot for version {row.version} is missing from the store"
@@ -216,35 +375,42 @@ def _download(user_id: int, row: SyncState, dest: Path) -> None:
         raise SyncUnavailable(f"the snapshot for version {row.version} is corrupt: {exc}") from exc
     finally:
         packed.unlink(missing_ok=True)
+    if changes is None:  # a snapshot from before the change counter: its count is now 0
+        changes = changecounter.read_file(dest)
+    return changes
 
 
 # --- Pushing ------------------------------------------------------------------------------
 
 
 def push(user_id: int) -> SyncResult:
-    """Snapshot the working copy and commit it as the next version, if it is dirty.
+    """Make this copy's writes durable: snapshot, upload, commit; say what happened.
 
-    The caller must hold the user's lease (``leases.lease``); the version check fences
-    anyone who bypassed it.
+    Runs under the user's lease (taken here unless this context holds it, as a writer
+    does from before its write until after its push): the lease's fencing number is
+    part of the commit, so a writer whose lease was taken over can never commit.
     """
-    with workingcopy.copy_lock(user_id):
-        state = workingcopy.read_state(user_id)
-        row = _ensure_row(user_id)
+    with leases.lease(user_id) as lease, _locked_copy(user_id):
+        state = _resolve_pending(user_id, workingcopy.read_state(user_id))
+        row = ensure_row(user_id)
         if not state.dirty:
-            return SyncResult(user_id, _reported_status(row, state), row.version)
+            # Every write this copy holds is in the committed version (the change
+            # counter says so exactly, whoever pushed it).
+            return SyncResult(user_id, Status.OK, row.version)
         if state.base_version > row.version:
             return _refuse_ahead(user_id, state, row)
-        if state.base_version != row.version:
+        if state.base_version != row.version or row.fence != lease.fence:
             return _refuse_stale(user_id, state, row)
-        packed = snapshots.take(userdb.database_path(user_id), _workdir(user_id))
+        packed = snapshots.take(userdb.database_path(user_id), workdir(user_id))
         try:
-            return _upload_and_commit(user_id, state, row, packed)
+            return _upload_and_commit(user_id, lease, row, state, packed)
         finally:
             packed.path.unlink(missing_ok=True)
 
 
-def _upload_and_commit(user_id, state, row, packed) -> SyncResult:
+def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
     key = _snapshot_key(user_id, row.version + 1)
+    _crash_point("before_upload")
     try:
         _upload_with_backoff(key, packed.path)
     except StoreError as exc:
@@ -252,16 +418,21 @@ def _upload_and_commit(user_id, state, row, packed) -> SyncResult:
         record_failure(user_id, message)
         logger.warning("push of user %s failed: %s", user_id, exc)
         return SyncResult(user_id, Status.FAILED, row.version, message)
-    if not _commit(user_id, row.version, key, packed):
-        # Someone committed this version first: our upload becomes a conflict copy.
+    _crash_point("after_upload")
+    workingcopy.mark_pending(user_id, row.version + 1, key, packed.changes)
+    if not _commit(user_id, row.version, lease.fence, key, packed):
+        workingcopy.clear_pending(user_id)
+        # Another writer committed first or took the lease over: our upload is not the
+        # committed version, and this copy's writes are kept as a conflict copy.
         return _refuse_stale(user_id, state, registry_row(user_id), uploaded_key=key)
+    _crash_point("after_commit")
+    workingcopy.mark_committed(user_id, row.version + 1, packed.changes, row.incarnation)
     _record_ok(user_id)
-    workingcopy.mark_committed(user_id, row.version + 1, state.generation)
-    _collect_garbage(user_id, row.version + 1)
+    collect_garbage(user_id, row.version + 1)
     logger.info(
         "committed user %s version %s (%s bytes)", user_id, row.version + 1, packed.size_bytes
     )
-    return SyncResult(user_id, _reported_status(registry_row(user_id), None), row.version + 1)
+    return SyncResult(user_id, Status.OK, row.version + 1)
 
 
 def _upload_with_backoff(key: str, path: Path) -> None:
@@ -277,15 +448,23 @@ def _upload_with_backoff(key: str, path: Path) -> None:
 
 
 def _refuse_stale(user_id, state, row, uploaded_key=None) -> SyncResult:
-    """The copy is not based on the committed version: keep it aside, then follow."""
-    message = (
-        f"Your changes were based on version {state.base_version} but version "
-        f"{row.version} was saved elsewhere first; they were kept as a conflict copy."
-    )
+    """The copy's writes cannot be committed: keep them aside, then follow the registry."""
+    if state.base_version == row.version:
+        message = (
+            f"Your changes were based on version {state.base_version} but another writer "
+            "took over saving your data before they were saved; they were kept as a "
+            "conflict copy."
+        )
+    else:
+        message = (
+            f"Your changes were based on version {state.base_version} but version "
+            f"{row.version} was saved elsewhere first; they were kept as a conflict copy."
+        )
     _preserve_conflict(user_id, state, message, uploaded_key=uploaded_key)
     try:
         _pull(user_id, row)
     except SyncUnavailable as exc:
+        workingcopy.mark_conflict_kept(user_id, workingcopy.read_state(user_id))
         message += f" Loading the saved version failed: {exc}"
     _record_conflict(user_id, message)
     return SyncResult(user_id, Status.CONFLICT, row.version, message)
@@ -304,16 +483,19 @@ def _refuse_ahead(user_id, state, row) -> SyncResult:
     return SyncResult(user_id, Status.FAILED, row.version, message)
 
 
-def _collect_garbage(user_id: int, committed: int) -> None:
+def collect_garbage(user_id: int, committed: int) -> None:
+    """Drop snapshot objects (and their history rows) older than the retention."""
     oldest_kept = committed - settings.SNAPSHOT_RETENTION + 1
     store = get_store()
     try:
         for key in store.list_keys(snapshot_prefix(user_id)):
-            version = _version_of_key(key)
+            version = version_of_key(key)
             if version is not None and version < oldest_kept:
                 store.delete(key)
     except StoreError as exc:  # old versions wait for the next commit
         logger.warning("garbage collection for user %s postponed: %s", user_id, exc)
+        return
+    SnapshotVersion.objects.filter(user_id=user_id, version__lt=oldest_kept).delete()
 
 
 # --- Conflict copies ----------------------------------------------------------------------
@@ -325,7 +507,7 @@ def _preserve_conflict(user_id, state, reason, uploaded_key=None) -> None:
     name = f"{stamp}-base{state.base_version}-{uuid.uuid4().hex[:8]}"
     local_dir = userdb.user_dir(user_id) / "conflicts"
     local_dir.mkdir(parents=True, exist_ok=True)
-    packed = snapshots.take(userdb.database_path(user_id), _workdir(user_id))
+    packed = snapshots.take(userdb.database_path(user_id), workdir(user_id))
     try:
         packed.path.replace(local_dir / f"{name}.sqlite3.z")
         try:
@@ -341,86 +523,37 @@ def _preserve_conflict(user_id, state, reason, uploaded_key=None) -> None:
     logger.warning("user %s: kept conflict copy %s (%s)", user_id, name, reason)
 
 
-def conflict_copies(user_id: int) -> list[dict]:
-    """Conflict copies of a user's data: in the store and on this machine."""
-    copies = {}
-    local_dir = userdb.user_dir(user_id) / "conflicts"
-    if local_dir.exists():
-        for path in sorted(local_dir.glob("*.sqlite3.z")):
-            copies[path.name] = {"name": path.name, "local": True, "stored": False}
-    try:
-        for key in get_store().list_keys(conflict_prefix(user_id)):
-            name = key.rsplit("/", 1)[-1]
-            copies.setdefault(name, {"name": name, "local": False, "stored": False})["stored"] = (
-                True
-            )
-    except StoreError as exc:
-        logger.warning("could not list stored conflict copies of user %s: %s", user_id, exc)
-    return [copies[name] for name in sorted(copies)]
-
-
-def restore_conflict_copy(user_id: int, name: str) -> SyncResult:
-    """Make conflict copy ``name`` the user's data again, as a new committed version."""
-    if "/" in name or not name.endswith(".sqlite3.z"):
-        raise ValueError(f"not a conflict copy name: {name!r}")
-    with leases.lease(user_id), bound_to_user(user_id):
-        ensure_fresh(user_id)
-        with workingcopy.copy_lock(user_id):
-            workdir = _workdir(user_id)
-            workdir.mkdir(parents=True, exist_ok=True)
-            packed = _conflict_file(user_id, name, workdir)
-            image = workdir / f".{uuid.uuid4().hex}.restore"
-            try:
-                snapshots.unpack(packed, "", image)
-                workingcopy.mark_dirty(user_id)
-                snapshots.install(image, userdb.database_path(user_id))
-            finally:
-                image.unlink(missing_ok=True)
-                if packed.parent == workdir:
-                    packed.unlink(missing_ok=True)
-        acknowledge(user_id)  # restoring is the operator's answer to the conflict
-        return push(user_id)
-
-
-def _conflict_file(user_id: int, name: str, workdir: Path) -> Path:
-    local = userdb.user_dir(user_id) / "conflicts" / name
-    if local.exists():
-        return local
-    target = workdir / f".{uuid.uuid4().hex}.conflict"
-    try:
-        get_store().get_file(f"{conflict_prefix(user_id)}{name}", target)
-    except (StoreError, SnapshotMissing) as exc:
-        raise SyncUnavailable(f"conflict copy {name} cannot be fetched: {exc}") from exc
-    return target
-
-
-def acknowledge(user_id: int) -> None:
-    """The user or an operator has seen the conflict: stop reporting it."""
-    SyncState.objects.filter(user_id=user_id, status=Status.CONFLICT).update(
-        status=Status.OK, last_error="", updated_at=timezone.now()
-    )
-
-
 # --- Status -------------------------------------------------------------------------------
 
 
-def _reported_status(row: SyncState | None, state: workingcopy.CopyState | None) -> str:
-    if row is not None and row.status in (Status.FAILED, Status.CONFLICT):
-        return row.status
-    if state is not None and state.dirty:
-        return Status.PENDING
-    return Status.OK
+def request_status(user_id: int, *, stale: bool = False) -> str:
+    """``X-Sync-Status`` of a request that wrote nothing: the state of the copy it read.
+
+    ``failed`` when the copy could not be brought up to date, ``pending`` when it holds
+    writes not committed yet, else ``ok``. An unacknowledged conflict is an account-level
+    fact reported by ``status_of``, not by unrelated requests.
+    """
+    if stale:
+        return Status.FAILED
+    return Status.PENDING if workingcopy.read_state(user_id).dirty else Status.OK
 
 
 def status_of(user_id: int, row: SyncState | None = None) -> dict:
-    """The shape of ``GET /api/sync/status``."""
+    """The shape of ``GET /api/sync/status``: the account as a whole."""
     row = row if row is not None else registry_row(user_id)
     state = workingcopy.read_state(user_id)
+    if row is not None and row.status == Status.CONFLICT:
+        status = Status.CONFLICT
+    elif state.dirty:
+        failed = row is not None and row.status == Status.FAILED
+        status = Status.FAILED if failed else Status.PENDING
+    else:
+        status = Status.OK
     return {
-        "status": _reported_status(row, state),
+        "status": status,
         "version": row.version if row else 0,
         "dirty": state.dirty,
-        "last_error": row.last_error if row else "",
+        "last_error": row.last_error if row and status != Status.OK else "",
         "last_synced_at": row.committed_at.isoformat() if row and row.committed_at else None,
     }
 
@@ -444,10 +577,10 @@ def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
     results = {}
     for user_id in sorted({*tracker.user_ids, *also}):
         try:
-            with leases.lease(user_id):  # re-entrant: usually already held
+            with leases.lease(user_id), bound_to_user(user_id):  # usually already held
                 results[user_id] = push(user_id)
-        except (leases.LeaseTimeout, leases.LeaseUnavailable) as exc:
-            record_failure(user_id, f"Could not take the write lease: {exc}")
+        except (leases.LeaseTimeout, leases.LeaseUnavailable, CopyBusy) as exc:
+            record_failure(user_id, f"Could not save yet: {exc}")
             results[user_id] = SyncResult(user_id, Status.FAILED, 0, str(exc))
         except Exception as exc:  # one user's failure is theirs alone; the write stays dirty
             logger.exception("push of user %s failed", user_id)
@@ -461,7 +594,8 @@ def writing(user_id: int):
     """A unit of work that writes to ``user_id``'s database, durably.
 
     Takes the lease, brings the copy up to date, binds the database, tracks writes and
-    pushes a snapshot of every user written to when the block ends. The yielded
+    pushes a snapshot of every user written to when the block ends; a copy still
+    holding writes from an earlier attempt whose push failed is pushed too. The yielded
     ``WriteOutcome`` holds the results after the block.
     """
     outcome = WriteOutcome()
@@ -469,11 +603,7 @@ def writing(user_id: int):
         ensure_fresh(user_id)
         with track_writes() as tracker:
             yield outcome
-        # A unit of work ends durable: if the copy still holds writes from an earlier
-        # attempt whose push failed (a retried export finds its row already there and
-        # writes nothing), they are pushed now too.
-        pending = [user_id] if workingcopy.read_state(user_id).dirty else []
-        outcome.results = push_written(tracker, also=pending)
+        outcome.results = push_written(tracker, also=[user_id])
 
 
 def retry_dirty_copies() -> list[SyncResult]:
@@ -490,60 +620,3 @@ def retry_dirty_copies() -> list[SyncResult]:
             record_failure(user_id, f"Saving failed: {exc}")
             results.append(SyncResult(user_id, Status.FAILED, 0, str(exc)))
     return results
-
-
-# --- Operations (admin actions, the resync command) ---------------------------------------
-
-
-def force_push(user_id: int) -> SyncResult:
-    """Commit the working copy as the next version even if no write was recorded.
-
-    A copy that is not based on the committed version is still refused (and kept as a
-    conflict copy): forcing never overwrites someone else's committed work.
-    """
-    with leases.lease(user_id), bound_to_user(user_id):
-        workingcopy.mark_dirty(user_id)
-        return push(user_id)
-
-
-def force_pull(user_id: int) -> SyncResult:
-    """Replace the working copy with the committed version.
-
-    Unpushed writes are kept as a conflict copy first, never dropped.
-    """
-    with leases.lease(user_id), bound_to_user(user_id), workingcopy.copy_lock(user_id):
-        row = registry_row(user_id)
-        if row is None or row.version == 0:
-            return SyncResult(user_id, Status.OK, 0, "nothing committed yet")
-        state = workingcopy.read_state(user_id)
-        if state.dirty:
-            # The operator chose this; the copy is kept, but it is no conflict to report.
-            message = "Unpushed changes were replaced by a forced pull; kept as a conflict copy."
-            _preserve_conflict(user_id, state, message)
-        _record_ok(user_id)  # whatever failed before, this copy is now the committed one
-        _pull(user_id, row)
-        return SyncResult(user_id, _reported_status(registry_row(user_id), None), row.version)
-
-
-def verify(user_id: int) -> SyncResult:
-    """Check that the committed snapshot downloads, matches its checksum and is sound."""
-    row = registry_row(user_id)
-    if row is None or row.version == 0:
-        return SyncResult(user_id, Status.OK, 0, "nothing committed yet")
-    image = _workdir(user_id) / f".{uuid.uuid4().hex}.verify"
-    try:
-        _download(user_id, row, image)
-    except SyncUnavailable as exc:
-        return SyncResult(user_id, Status.FAILED, row.version, str(exc))
-    finally:
-        image.unlink(missing_ok=True)
-    return SyncResult(user_id, Status.OK, row.version, "snapshot verified")
-
-
-def known_user_ids() -> list[int]:
-    """Users with a registry row or a working copy on this machine."""
-    ids = set(SyncState.objects.values_list("user_id", flat=True))
-    root = userdb.users_dir()
-    if root.exists():
-        ids.update(int(p.name) for p in root.iterdir() if p.name.isdigit())
-    return sorted(ids)

@@ -1,19 +1,20 @@
 """Which user databases the current request or task has written to.
 
-Every connection to a user database gets an execute wrapper that, before a write
-statement runs, records the write:
+Every connection to a user database gets an execute wrapper that notes each write
+statement on the request's or task's ``WriteTracker`` (held in a ContextVar, set by the
+sync middleware or ``sync.writing()``), so the code that owns the request pushes a
+snapshot of each user it wrote to, and attributes a failure to the right user.
 
-* on the request's or task's ``WriteTracker`` (held in a ContextVar, set by the sync
-  middleware or ``sync.writing()``), so that the code that owns the request pushes a
-  snapshot of each user it wrote to, and attributes a failure to the right user;
-* in the working copy's persistent state (``workingcopy.mark_dirty``), before the
-  statement runs, so a crash between the write and the push can never leave a
-  committed write that nothing knows must be pushed.
+Whether a copy *holds* unpushed writes is not tracked here: the change counter inside
+the database (``changecounter``) says so exactly, in the same transaction as the write,
+whoever made it. The tracker only says who must push before answering.
 
 The tracker is a mutable object inside the ContextVar, not a value swapped in and out:
 code running in a copied context (``sync_to_async``, ``asyncio.to_thread``) marks the
 same tracker, and concurrent requests each have their own (the product we replace kept
-this flag in ``threading.local`` and a concurrent read cleared a long export's flag).
+this flag in ``threading.local`` and a concurrent read cleared a long export's flag). A
+write arriving after its owner pushed (from a copied context still running) is still
+counted in the database, and the periodic retry pushes it.
 """
 
 import threading
@@ -23,7 +24,7 @@ from contextvars import ContextVar
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from . import userdb, workingcopy
+from . import userdb
 
 WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP"})
 
@@ -32,19 +33,10 @@ class WriteTracker:
     def __init__(self):
         self._lock = threading.Lock()
         self._users: set[int] = set()
-        # Once its owner has pushed, a write arriving late (from a copied context still
-        # running) must be recorded on its own: nobody will push for this tracker again.
-        self.closed = False
 
-    def note(self, user_id: int) -> bool:
-        """Record a write to ``user_id``; True when the copy must be marked dirty now."""
+    def note(self, user_id: int) -> None:
         with self._lock:
-            if self.closed:
-                return True
-            if user_id in self._users:
-                return False
             self._users.add(user_id)
-            return True
 
     @property
     def user_ids(self) -> list[int]:
@@ -62,7 +54,6 @@ def track_writes():
     try:
         yield tracker
     finally:
-        tracker.closed = True
         _tracker.reset(token)
 
 
@@ -80,19 +71,12 @@ def is_write(sql: str) -> bool:
     return verb in WRITE_VERBS
 
 
-def record_write(user_id: int) -> None:
-    tracker = _tracker.get()
-    # Without a tracker (a shell, a migration) every write statement is recorded; with
-    # one, the first write per user is enough, as its owner pushes once at the end.
-    if tracker is None or tracker.note(user_id):
-        workingcopy.mark_dirty(user_id)
-
-
 def _track_writes(execute, sql, params, many, context):
     if is_write(sql):
         user_id = userdb.user_id_for(context["connection"].alias)
-        if user_id is not None:
-            record_write(user_id)
+        tracker = _tracker.get()
+        if user_id is not None and tracker is not None:
+            tracker.note(user_id)
     return execute(sql, params, many, context)
 
 

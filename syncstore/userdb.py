@@ -6,15 +6,19 @@ process needs it. New files are copies of a pre-migrated template (about 1 ms in
 of 12-50 ms for a migrate); existing files get any missing migrations when opened.
 
 Nothing here decides *which* user a query is for: that is the binding
-(``syncstore.binding``), read by the router.
+(``syncstore.binding``), read by the router. Nothing here decides what a missing file
+is replaced with either: the sync layer registers that (``set_copy_preparer``), so this
+module never imports it.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -25,10 +29,27 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
+from . import changecounter
 from .filelock import file_lock
+
+logger = logging.getLogger(__name__)
 
 ALIAS_PREFIX = "userdb_"
 DATABASE_FILENAME = "projects.sqlite3"
+# Files SQLite keeps beside a database. They belong to one database file: placed next
+# to another one (a database deleted and downloaded again), a -wal would be replayed
+# onto it and bring back rows deleted long ago.
+SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
+
+# Called with (user_id, path) before a process first uses a user's database: the sync
+# layer creates a missing file (new user, or the latest snapshot on a new machine) and
+# checks an existing one against what this machine recorded about it.
+_prepare_copy: Callable[[int, Path], None] | None = None
+
+
+def set_copy_preparer(prepare: Callable[[int, Path], None]) -> None:
+    global _prepare_copy
+    _prepare_copy = prepare
 
 
 @dataclass
@@ -103,12 +124,9 @@ def acquire(user_id: int) -> str:
 def _open_file(user_id: int, entry: "_OpenDatabase") -> None:
     path = database_path(user_id)
     try:
-        if not path.exists():
-            # The sync layer decides between a fresh database and the user's latest
-            # snapshot (a new machine); imported here because it builds on this module.
-            from .sync import materialize
-
-            materialize(user_id, path)
+        if _prepare_copy is None:
+            raise RuntimeError("the sync layer has not registered how to prepare a copy")
+        _prepare_copy(user_id, path)
         with _lock:
             _register_alias_locked(entry.alias, path)
         _ensure_migrated(entry.alias, user_dir(user_id))
@@ -228,16 +246,42 @@ def schema_fingerprint() -> str:
 
 
 def _ensure_migrated(alias: str, lock_dir: Path) -> None:
+    """Apply missing migrations, then make sure the change counter covers every table."""
     leaves, required = _user_schema()
     conn = connections[alias]
-    if required <= set(MigrationRecorder(conn).applied_migrations()):
-        return
+    with conn.cursor() as cursor:
+        current = required <= set(MigrationRecorder(conn).applied_migrations())
+        if current and not changecounter.missing_triggers(cursor):
+            return
     # Two processes opening an old file at once must not both migrate it.
     with file_lock(lock_dir / ".migrate.lock"):
         executor = MigrationExecutor(conn)
         plan = executor.migration_plan(list(leaves))
         if plan:
             executor.migrate(list(leaves), plan=plan)
+        with conn.cursor() as cursor:
+            changecounter.install(cursor)
+
+
+def upgrade_image(image: Path) -> None:
+    """Bring a standalone database file (a downloaded snapshot) to the current schema.
+
+    Run before the image is installed, so no request ever sees a database from an older
+    schema (a snapshot committed by a machine that had not been upgraded yet). The file
+    is left checkpointed, with no -wal or -shm beside it.
+    """
+    alias = f"{ALIAS_PREFIX}image_{uuid.uuid4().hex[:8]}"
+    with _lock:
+        _register_alias_locked(alias, image)
+    try:
+        _ensure_migrated(alias, image.parent)
+        with connections[alias].cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        _close_in_this_thread(alias)
+        with _lock:
+            _drop_aliases_locked({alias})
+        remove_side_files(image)
 
 
 def _template_path() -> Path:
@@ -262,8 +306,55 @@ def _build_template(path: Path) -> None:
         _close_in_this_thread(alias)
         with _lock:
             _drop_aliases_locked({alias})
-        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        remove_side_files(tmp)
+
+
+def remove_side_files(path: Path) -> None:
+    """Delete a private file's -wal/-shm (images and temporary files only)."""
+    for suffix in SIDE_FILE_SUFFIXES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def set_aside_stale_side_files(path: Path) -> list[Path]:
+    """Move -wal/-shm/-journal files that lie where no database ``path`` is.
+
+    They cannot be the database's own (it does not exist): a crash left them, and an
+    operator then removed the database. They are kept in ``stale/`` for inspection,
+    never replayed onto the file that will be placed there.
+    """
+    moved = []
+    for suffix in SIDE_FILE_SUFFIXES:
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            stale = path.parent / "stale"
+            stale.mkdir(exist_ok=True)
+            target = stale / f"{side.name}.{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            os.replace(side, target)
+            moved.append(target)
+            logger.warning("set aside %s: no database of its own beside it", side)
+    return moved
+
+
+def place_new_database(image: Path, path: Path) -> None:
+    """Put the database file ``image`` at ``path``, where no database is yet.
+
+    ``link()`` fails if the name exists: when two first requests race, exactly one file
+    wins and nobody overwrites a database that is already in use. Side files left by an
+    earlier database are set aside first, and the placed file is checked to be the one
+    we meant (its change counter) before anyone uses it.
+    """
+    expected = changecounter.read_file(image)
+    set_aside_stale_side_files(path)
+    try:
+        os.link(image, path)
+    except FileExistsError:
+        return
+    found = changecounter.read_file(path)
+    if found != expected:
+        raise RuntimeError(
+            f"the database placed at {path} reads {found} changes instead of {expected}"
+        )
 
 
 def create_from_template(path: Path) -> None:
@@ -277,10 +368,7 @@ def create_from_template(path: Path) -> None:
     tmp = path.with_name(f".{uuid.uuid4().hex}.new")
     shutil.copyfile(template, tmp)
     try:
-        # link() fails if the name exists: when two first requests race, exactly one
-        # file wins and nobody overwrites a database that is already in use.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
+        place_new_database(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        remove_side_files(tmp)

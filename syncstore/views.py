@@ -10,6 +10,7 @@ from . import sync
 
 @api_view("GET")
 def status(request):
+    """The account as a whole: a conflict copy waiting to be seen is reported here."""
     data = sync.status_of(current_user_id())
     problem = getattr(request, "sync_problem", None)  # this request read a stale copy
     if problem:
@@ -27,5 +28,7 @@ def retry(request):
     result = sync.push(user_id)
     data = sync.status_of(user_id)
     response = JsonResponse(data, status=503 if result.status == sync.Status.FAILED else 200)
-    response["X-Sync-Status"] = data["status"]  # the state after the retry, not before it
+    # What this retry did: a refused copy is kept as a conflict copy and the data follows
+    # the saved version, which is the answer the user asked for.
+    response["X-Sync-Status"] = sync.Status.OK if result.ok else result.status
     return response

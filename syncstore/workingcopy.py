@@ -1,23 +1,30 @@
 """What this machine knows about its copy of a user's database, kept next to the file.
 
-``users/<id>/working.json`` records the committed version the local file was pulled
-or pushed at (``base_version``) and whether it holds writes no snapshot has yet
-(``dirty``). It is written atomically and synced to disk, so a restart keeps it: a
-dirty copy is pushed later, never overwritten by a pull.
+``users/<id>/working.json`` records:
 
-Writes bump ``generation`` *before* they reach the database (see tracking.py). A push
-remembers the generation its snapshot saw and clears ``dirty`` only if nothing was
-written since, so a write that lands while a snapshot is taken is never forgotten.
+* ``base_version``: the committed version the local file was pulled or pushed at;
+* ``committed_changes``: the file's change counter (``changecounter``) at that moment.
+  The copy holds unpushed writes ("dirty") exactly when its live counter differs; None
+  means unknown, which counts as dirty (pushing is safe, the version check refuses a
+  stale copy; dropping is not);
+* ``incarnation``: which account's data this is (the registry row's incarnation);
+* ``pending``: the version, object key and count of a commit in flight, written before
+  the registry's compare-and-set, so a machine that crashed right after committing
+  recognises the commit as its own instead of calling it a conflict;
+* ``conflict_kept``: the (base, count) a conflict copy was already kept for, so a copy
+  that cannot be brought up to date is kept once, not once per request.
+
+It is written atomically and synced to disk, so a restart keeps it.
 """
 
 import json
-import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.utils import timezone
 
-from . import userdb
+from . import changecounter, userdb
+from .durablefiles import write_bytes_atomically
 from .filelock import file_lock
 
 STATE_FILENAME = "working.json"
@@ -26,9 +33,37 @@ STATE_FILENAME = "working.json"
 @dataclass(frozen=True)
 class CopyState:
     base_version: int = 0
-    dirty: bool = False
-    generation: int = 0
-    dirty_since: str | None = None
+    committed_changes: int | None = 0
+    incarnation: str = ""
+    pending: dict | None = None
+    conflict_kept: list | None = None
+    updated_at: str | None = None
+    # Not stored: read from the database file when the state is read.
+    live_changes: int | None = field(default=None, compare=False)
+
+    @property
+    def dirty(self) -> bool:
+        """The local file holds writes that no committed snapshot has."""
+        if self.live_changes is None and self.committed_changes == 0:
+            return False  # no file yet, or an empty one
+        return self.committed_changes is None or self.live_changes != self.committed_changes
+
+    @property
+    def dirty_since(self) -> str | None:
+        """When the copy was last known clean (its last commit or pull), if dirty now."""
+        return self.updated_at if self.dirty else None
+
+    @property
+    def regressed(self) -> bool:
+        """The file holds fewer changes than were committed from it: it lost some."""
+        return (
+            self.committed_changes is not None
+            and self.live_changes is not None
+            and self.live_changes < self.committed_changes
+        )
+
+
+_STORED_FIELDS = ("base_version", "committed_changes", "incarnation", "pending", "conflict_kept")
 
 
 def state_path(user_id: int) -> Path:
@@ -39,78 +74,119 @@ def _state_lock(user_id: int):
     return file_lock(userdb.user_dir(user_id) / ".state.lock")
 
 
-def copy_lock(user_id: int):
-    """Excludes pulls, pushes and restores of one user's copy on this machine."""
-    return file_lock(userdb.user_dir(user_id) / ".copy.lock")
+def copy_lock(user_id: int, *, timeout: float | None = None):
+    """Excludes pulls, pushes and restores of one user's copy on this machine.
+
+    ``timeout`` bounds the wait (``filelock.LockTimeout``), so a request never hangs
+    behind a slow pull; None waits as long as it takes (background work).
+    """
+    return file_lock(userdb.user_dir(user_id) / ".copy.lock", timeout=timeout)
 
 
-def read_state(user_id: int) -> CopyState:
+def live_changes(user_id: int) -> int | None:
+    path = userdb.database_path(user_id)
+    return changecounter.read_file(path) if path.exists() else None
+
+
+def _read_stored(user_id: int) -> CopyState | None:
     try:
         data = json.loads(state_path(user_id).read_text())
     except FileNotFoundError:
+        return None
+    if "committed_changes" not in data:  # written before the change counter existed
+        data["committed_changes"] = None if data.get("dirty") else 0
+    return CopyState(**{k: data[k] for k in (*_STORED_FIELDS, "updated_at") if k in data})
+
+
+def read_state(user_id: int) -> CopyState:
+    stored = _read_stored(user_id)
+    live = live_changes(user_id)
+    if stored is None:
         # A database with no record of where it came from (made before sync existed,
-        # or the record was lost) is treated as holding unpushed writes: pushing it is
-        # safe (the version check refuses it if it is stale), dropping it is not.
-        if userdb.database_path(user_id).exists():
-            return CopyState(dirty=True, generation=1)
-        return CopyState()
-    return CopyState(**{k: data[k] for k in CopyState.__dataclass_fields__ if k in data})
+        # or the record was lost) is treated as holding unpushed writes.
+        stored = CopyState(committed_changes=None if live is not None else 0)
+    return replace(stored, live_changes=live)
 
 
 def write_state(user_id: int, state: CopyState) -> None:
     path = state_path(user_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{STATE_FILENAME}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(asdict(state), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    data = {k: getattr(state, k) for k in _STORED_FIELDS}
+    data["updated_at"] = timezone.now().isoformat()
+    write_bytes_atomically(path, json.dumps(data).encode())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def mark_dirty(user_id: int) -> int:
-    """Record that a write is about to reach the database; returns the new generation."""
+def _update(user_id: int, **changes) -> CopyState:
     with _state_lock(user_id):
-        state = read_state(user_id)
-        state = replace(
-            state,
-            dirty=True,
-            generation=state.generation + 1,
-            dirty_since=state.dirty_since or timezone.now().isoformat(),
-        )
+        state = replace(read_state(user_id), **changes)
         write_state(user_id, state)
-        return state.generation
+        return state
 
 
-def mark_committed(user_id: int, version: int, generation: int) -> CopyState:
-    """The snapshot taken at ``generation`` is committed as ``version``."""
+def mark_dirty(user_id: int) -> CopyState:
+    """Count the copy as holding unpushed writes whatever its counter says (force push,
+    an installed conflict copy)."""
+    return _update(user_id, committed_changes=None)
+
+
+def mark_pending(user_id: int, version: int, key: str, changes: int | None) -> None:
+    """A commit of ``key`` as ``version`` is about to be attempted."""
+    _update(user_id, pending={"version": version, "key": key, "changes": changes})
+
+
+def clear_pending(user_id: int) -> None:
+    _update(user_id, pending=None)
+
+
+def mark_committed(
+    user_id: int, version: int, changes: int | None, incarnation: str = ""
+) -> CopyState:
+    """The snapshot holding ``changes`` changes is committed as ``version``.
+
+    The copy stays dirty if its counter has moved on since the snapshot: a write that
+    landed meanwhile is never marked clean.
+    """
     with _state_lock(user_id):
         state = read_state(user_id)
-        clean = state.generation == generation
         state = replace(
             state,
             base_version=version,
-            dirty=not clean,
-            dirty_since=None if clean else state.dirty_since,
+            committed_changes=changes,
+            incarnation=incarnation or state.incarnation,
+            pending=None,
+            conflict_kept=None,
         )
         write_state(user_id, state)
         return state
 
 
-def mark_pulled(user_id: int, version: int) -> None:
-    """The local file now holds exactly committed ``version``."""
+def mark_pulled(user_id: int, version: int, changes: int | None, incarnation: str = "") -> None:
+    """The local file now holds exactly committed ``version`` (with ``changes``)."""
     with _state_lock(user_id):
         state = read_state(user_id)
-        write_state(user_id, replace(state, base_version=version, dirty=False, dirty_since=None))
+        write_state(
+            user_id,
+            replace(
+                state,
+                base_version=version,
+                committed_changes=changes,
+                incarnation=incarnation or state.incarnation,
+                pending=None,
+                conflict_kept=None,
+            ),
+        )
+
+
+def mark_conflict_kept(user_id: int, state: CopyState) -> None:
+    _update(user_id, conflict_kept=[state.base_version, state.live_changes])
+
+
+def conflict_already_kept(state: CopyState) -> bool:
+    return state.conflict_kept == [state.base_version, state.live_changes]
+
+
+def set_incarnation(user_id: int, incarnation: str) -> None:
+    _update(user_id, incarnation=incarnation)
 
 
 def dirty_user_ids() -> list[int]:

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from syncstore import sync
+from syncstore import operations
 
 
 def users_from_options(values, everyone: bool) -> list[int]:
@@ -13,10 +13,10 @@ def users_from_options(values, everyone: bool) -> list[int]:
     mistypes a username must not read "0 failed" as "their data is safe".
     """
     if everyone:
-        return sync.known_user_ids()
+        return operations.known_user_ids()
     model = get_user_model()
     users = model.objects
-    known = set(sync.known_user_ids())
+    known = set(operations.known_user_ids())
     ids: list[int] = []
     for value in values or []:
         value = str(value).strip()

@@ -76,7 +76,8 @@ def main(argv):
         if command == "status":
             return answer(client_for(user_id).get("/api/sync/status"))
         if command == "state":
-            return asdict(workingcopy.read_state(user_id))
+            state = workingcopy.read_state(user_id)
+            return {**asdict(state), "dirty": state.dirty}
         raise ValueError(f"unknown command {command!r}")
 
     lines = argv if argv else (line.strip() for line in sys.stdin)

@@ -8,7 +8,7 @@ from django.test import Client
 
 from projects.models import Project
 from projects.tests.helpers import create_project
-from syncstore import sync, userdb, workingcopy
+from syncstore import operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
 from syncstore.stores import get_store
@@ -64,7 +64,7 @@ def make_conflict(user, client, tmp_path):
     shutil.copytree(stale, userdb.user_dir(user.pk))
     write_without_push(user, "Stale write")
     assert sync.push(user.pk).status == "conflict"
-    [copy] = sync.conflict_copies(user.pk)
+    [copy] = operations.conflict_copies(user.pk)
     return copy["name"]
 
 
@@ -178,7 +178,7 @@ def test_force_push_warns_about_a_stale_copy_and_keeps_it(
     assert level == "warning"
     assert text.startswith("Force push of alice: conflict v2: Your changes were based on version 1")
     assert registry(alice).version == 2
-    assert len(sync.conflict_copies(alice.pk)) == 1
+    assert len(operations.conflict_copies(alice.pk)) == 1
 
 
 def test_force_pull_replaces_unpushed_writes_and_keeps_them_as_a_conflict_copy(
@@ -192,7 +192,7 @@ def test_force_pull_replaces_unpushed_writes_and_keeps_them_as_a_conflict_copy(
     assert messages_of(response) == [("success", "Force pull: ok for alice v1.")]
     assert project_names(alice) == ["Committed"]
     assert workingcopy.read_state(alice.pk).dirty is False
-    assert len(sync.conflict_copies(alice.pk)) == 1
+    assert len(operations.conflict_copies(alice.pk)) == 1
 
 
 def test_force_pull_reports_an_unreachable_store(
@@ -245,7 +245,7 @@ def test_acknowledging_a_conflict_clears_it(
 
     assert messages_of(response) == [("success", "Conflict marked as seen for alice.")]
     assert registry(alice).status == "ok"
-    assert len(sync.conflict_copies(alice.pk)) == 1  # the copy itself is kept
+    assert len(operations.conflict_copies(alice.pk)) == 1  # the copy itself is kept
 
 
 # --- Conflict copies ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from projects.models import Project
 from projects.tests.helpers import create_project
-from syncstore import leases, sync, userdb, workingcopy
+from syncstore import leases, operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
 from syncstore.stores import get_store
@@ -147,7 +147,7 @@ def test_a_held_lease_fails_that_user_and_the_others_are_still_pushed(local_stor
     write_without_push(alice, "Alice offline")
     write_without_push(bob, "Bob offline")
     # Another writer (a request, an export) holds alice's lease.
-    held = leases.FileLease.acquire(alice.pk, wait=0)
+    held = leases.Lease.acquire(alice.pk, wait=0, ttl=30)
     try:
         result = run("resync", "--all", "--wait", "0", fails=True)
     finally:
@@ -190,7 +190,7 @@ def test_force_push_of_a_stale_copy_is_refused_as_a_conflict(store, alice, alice
 
     assert f"user {alice.pk} (alice): conflict: Your changes were based on version 1" in result.out
     assert registry(alice).version == 2  # forcing never overwrites committed work
-    assert len(sync.conflict_copies(alice.pk)) == 1
+    assert len(operations.conflict_copies(alice.pk)) == 1
 
 
 # --- resync --pull ------------------------------------------------------------------------
@@ -237,9 +237,9 @@ def test_pull_of_a_stale_copy_with_unpushed_writes_keeps_them_and_says_conflict(
         "as a conflict copy; the working copy now holds version 2"
     ) in result.out
     assert project_names(alice) == ["Newer", "Shared"]
-    copies = sync.conflict_copies(alice.pk)
+    copies = operations.conflict_copies(alice.pk)
     assert len(copies) == 1
-    sync.restore_conflict_copy(alice.pk, copies[0]["name"])
+    operations.restore_conflict_copy(alice.pk, copies[0]["name"])
     assert project_names(alice) == ["Shared", "Unpushed"]  # nothing was lost
 
 
@@ -253,10 +253,10 @@ def test_force_pull_replaces_a_dirty_copy_and_keeps_a_conflict_copy(store, alice
     assert project_names(alice) == ["Committed"]
     state = workingcopy.read_state(alice.pk)
     assert (state.base_version, state.dirty) == (1, False)
-    copies = sync.conflict_copies(alice.pk)
+    copies = operations.conflict_copies(alice.pk)
     assert len(copies) == 1
     assert copies[0]["local"] and copies[0]["stored"]
-    sync.restore_conflict_copy(alice.pk, copies[0]["name"])
+    operations.restore_conflict_copy(alice.pk, copies[0]["name"])
     assert project_names(alice) == ["Committed", "Unpushed"]
     assert registry(alice).version == 2
 
@@ -495,7 +495,7 @@ def test_ensure_fresh_moving_unpushed_writes_aside_is_reported_as_a_conflict(
     with bound_to_user(alice.pk):
         sync.ensure_fresh(alice.pk)
 
-    assert len(sync.conflict_copies(alice.pk)) == 1
+    assert len(operations.conflict_copies(alice.pk)) == 1
     assert sync.status_of(alice.pk)["status"] == "conflict"
 
 
@@ -508,7 +508,8 @@ def test_a_recovered_read_failure_is_not_reported_as_failed_forever(
         assert alice_client.get("/api/projects")["X-Sync-Status"] == "failed"
 
     response = alice_client.get("/api/projects")  # the store is back: this pulls version 2
-    assert workingcopy.read_state(alice.pk) == workingcopy.CopyState(base_version=2, generation=2)
+    state = workingcopy.read_state(alice.pk)
+    assert (state.base_version, state.dirty) == (2, False)
 
     assert response["X-Sync-Status"] == "ok"
     assert alice_client.post("/api/sync/retry").status_code == 200
@@ -522,9 +523,9 @@ def test_force_pull_of_a_user_whose_push_failed_does_not_report_failed(
     with s3_outage():
         create_project(alice_client, "Unpushed")
 
-    result = sync.force_pull(alice.pk)
+    result = operations.force_pull(alice.pk)
 
     assert project_names(alice) == ["Committed"]
-    assert len(sync.conflict_copies(alice.pk)) == 1
+    assert len(operations.conflict_copies(alice.pk)) == 1
     assert result.status != "failed"
     assert registry(alice).status != "failed"

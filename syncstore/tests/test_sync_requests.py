@@ -7,7 +7,7 @@ import pytest
 
 from projects.models import Project
 from projects.tests.helpers import create_project, post_json
-from syncstore import sync, userdb, workingcopy
+from syncstore import operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
 from syncstore.stores import get_store
@@ -234,13 +234,13 @@ def test_a_stale_writer_is_refused_and_its_copy_kept(store, alice, alice_client,
     # The working copy follows the committed version...
     assert project_names(alice) == ["Committed elsewhere", "Shared"]
     # ...and the refused write is kept, locally and in the store.
-    copies = sync.conflict_copies(alice.pk)
+    copies = operations.conflict_copies(alice.pk)
     assert len(copies) == 1
     assert copies[0]["local"] and copies[0]["stored"]
     assert alice_client.get("/api/sync/status").json()["status"] == "conflict"
 
     # An operator restores it: it becomes the next version.
-    restored = sync.restore_conflict_copy(alice.pk, copies[0]["name"])
+    restored = operations.restore_conflict_copy(alice.pk, copies[0]["name"])
     assert restored.status == "ok"
     assert registry(alice).version == 3
     assert project_names(alice) == ["Shared", "Stale write"]
@@ -251,5 +251,5 @@ def test_old_versions_are_garbage_collected(store, settings, alice, alice_client
     for i in range(4):
         create_project(alice_client, f"p{i}")
     keys = get_store().list_keys(sync.snapshot_prefix(alice.pk))
-    assert [sync._version_of_key(k) for k in keys] == [3, 4]
+    assert [sync.version_of_key(k) for k in keys] == [3, 4]
     assert registry(alice).object_key == keys[-1]

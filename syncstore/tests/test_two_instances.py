@@ -20,7 +20,7 @@ import pytest
 from django.db import connection
 
 from projects.tests.helpers import post_json
-from syncstore import snapshots, sync, workingcopy
+from syncstore import operations, snapshots, workingcopy
 from syncstore.models import SyncState
 from syncstore.stores import get_store
 
@@ -183,7 +183,7 @@ def list_on_b(instance, user):
 
 
 def no_conflict_copies(user, instance):
-    assert sync.conflict_copies(user.pk) == []  # A's folder and the store
+    assert operations.conflict_copies(user.pk) == []  # A's folder and the store
     assert not (instance.data_dir / "users" / str(user.pk) / "conflicts").exists()
 
 

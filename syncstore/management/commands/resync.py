@@ -15,7 +15,7 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from syncstore import leases, sync, userdb, workingcopy
+from syncstore import leases, operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.management import usernames, users_from_options
 
@@ -133,7 +133,7 @@ class Command(BaseCommand):
                 return self._push(user_id, force, wait)
             if action == "pull":
                 return self._pull(user_id, force, wait)
-            return sync.verify(user_id)
+            return operations.verify(user_id)
         except EXPECTED_ERRORS as exc:
             return SyncResult(user_id, Status.FAILED, _committed_version(user_id), str(exc))
         except Exception as exc:
@@ -155,12 +155,12 @@ class Command(BaseCommand):
             return SyncResult(user_id, status, _version(row), "no working copy on this machine")
         # The outer lease honours --wait; the sync functions' own lease() is re-entrant.
         with leases.lease(user_id, wait=wait), bound_to_user(user_id):
-            return sync.force_push(user_id) if force else sync.push(user_id)
+            return operations.force_push(user_id) if force else sync.push(user_id)
 
     def _pull(self, user_id, force, wait) -> SyncResult:
         if force:
             with leases.lease(user_id, wait=wait):
-                return sync.force_pull(user_id)
+                return operations.force_pull(user_id)
         before = workingcopy.read_state(user_id)
         with bound_to_user(user_id):  # creates the copy on this machine if it is missing
             row = sync.ensure_fresh(user_id)
