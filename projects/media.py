@@ -15,10 +15,11 @@ import uuid
 
 from django.core.files.storage import default_storage
 from django.core.handlers.asgi import ASGIRequest
-from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+
+from syncstore import mediagc
 
 KINDS = ("clips", "working", "final", "thumbs")
 EXTENSIONS = ("mp4", "mov", "mkv", "webm", "avi", "jpg")
@@ -59,14 +60,9 @@ def url_for(name: str) -> str:
 
 
 def delete_after_commit(names, using: str) -> None:
-    """Remove files once the rows pointing at them are really gone."""
-    names = [n for n in names if n]
-
-    def delete_all():
-        for name in names:
-            delete(name)
-
-    transaction.on_commit(delete_all, using=using)
+    """Remove files once the deletion of the rows pointing at them is committed in a
+    snapshot and no retained version still references them (syncstore.mediagc)."""
+    mediagc.drop_after_commit(names, using=using)
 
 
 def serve(request, name: str, *, allowed_user_ids) -> HttpResponse:

@@ -80,3 +80,25 @@ class SnapshotVersion(models.Model):
 
     def __str__(self):
         return f"user {self.user_id} v{self.version}"
+
+
+class MediaTombstone(models.Model):
+    """A media file whose last reference was dropped by committed version ``version``.
+
+    The file stays while any retained snapshot (versions before ``version``) may still
+    be restored and point at it; the sweep after each commit removes it once the oldest
+    retained version is ``version`` or later (``syncstore/mediagc.py``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=300)
+    version = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="one_tombstone_per_media_file")
+        ]
+
+    def __str__(self):
+        return f"{self.name} (dropped in v{self.version})"

@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import changecounter, leases, snapshots, userdb, workingcopy
+from . import changecounter, leases, mediagc, snapshots, userdb, workingcopy
 from .binding import bound_to_user
 from .filelock import LockTimeout
 from .models import SnapshotVersion, SyncState
@@ -483,9 +483,14 @@ def _refuse_ahead(user_id, state, row) -> SyncResult:
     return SyncResult(user_id, Status.FAILED, row.version, message)
 
 
+def oldest_retained(committed: int) -> int:
+    """The oldest version kept for restore when ``committed`` is the latest."""
+    return max(1, committed - settings.SNAPSHOT_RETENTION + 1)
+
+
 def collect_garbage(user_id: int, committed: int) -> None:
     """Drop snapshot objects (and their history rows) older than the retention."""
-    oldest_kept = committed - settings.SNAPSHOT_RETENTION + 1
+    oldest_kept = oldest_retained(committed)
     store = get_store()
     try:
         for key in store.list_keys(snapshot_prefix(user_id)):
@@ -496,6 +501,7 @@ def collect_garbage(user_id: int, committed: int) -> None:
         logger.warning("garbage collection for user %s postponed: %s", user_id, exc)
         return
     SnapshotVersion.objects.filter(user_id=user_id, version__lt=oldest_kept).delete()
+    mediagc.sweep(user_id, oldest_kept)
 
 
 # --- Conflict copies ----------------------------------------------------------------------
@@ -586,6 +592,11 @@ def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
             logger.exception("push of user %s failed", user_id)
             record_failure(user_id, f"Saving failed: {exc}")
             results[user_id] = SyncResult(user_id, Status.FAILED, 0, str(exc))
+    for user_id, names in tracker.dropped_media.items():
+        result = results.get(user_id)
+        if result is not None and result.ok:  # the deletion is in this committed version
+            mediagc.record_dropped(user_id, names, result.version)
+            mediagc.sweep(user_id, oldest_retained(result.version))
     return results
 
 

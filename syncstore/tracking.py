@@ -33,6 +33,13 @@ class WriteTracker:
     def __init__(self):
         self._lock = threading.Lock()
         self._users: set[int] = set()
+        # Media whose rows this unit of work deleted: removed only after the deletion
+        # is committed and no retained version needs them (mediagc).
+        self.dropped_media: dict[int, list[str]] = {}
+
+    def drop_media(self, user_id: int, names) -> None:
+        with self._lock:
+            self.dropped_media.setdefault(user_id, []).extend(names)
 
     def note(self, user_id: int) -> None:
         with self._lock:

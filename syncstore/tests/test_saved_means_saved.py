@@ -320,3 +320,56 @@ def test_a_pulled_snapshot_without_the_change_counter_is_upgraded_on_install(
     response = create_project_response(alice_client, "After the pull")
     assert (response.status_code, response["X-Sync-Status"]) == (201, "ok")
     assert not workingcopy.read_state(alice.pk).dirty
+
+
+# --- 4. Media follow the committed data ------------------------------------------------
+
+
+def media_exists(name):
+    from django.core.files.storage import default_storage
+
+    return default_storage.exists(name)
+
+
+def test_a_deletion_that_was_never_committed_keeps_the_clips_file(
+    local_store, s3_outage, alice, alice_client, game_clip_path, tmp_path, settings
+):
+    settings.SNAPSHOT_RETENTION = 1
+    project_id = create_project(alice_client, "Game")["id"]
+    clip = upload(alice_client, project_id, game_clip_path).json()
+    name = clip["url"].removeprefix("/media/")
+    here = tmp_path / "this-machine"
+    userdb.forget_all()
+    shutil.copytree(userdb.user_dir(alice.pk), here)
+    # This machine deletes the clip but cannot commit (the snapshot store is cut)...
+    settings.SNAPSHOT_LOCAL_DIR = tmp_path / "cut"
+    (tmp_path / "cut").write_text("not a folder: every snapshot upload fails")
+    response = alice_client.delete(f"/api/projects/{project_id}/clips/{clip['id']}")
+    assert (response.status_code, response["X-Sync-Status"]) == (204, "failed")
+    assert media_exists(name)
+    # ...and another machine commits first: the committed data still lists the clip.
+    settings.SNAPSHOT_LOCAL_DIR = local_store.root
+    userdb.forget_all()
+    shutil.rmtree(userdb.user_dir(alice.pk))
+    shutil.copytree(here, userdb.user_dir(alice.pk))
+    create_project(alice_client, "Elsewhere")
+    detail = alice_client.get(f"/api/projects/{project_id}").json()
+    assert [c["id"] for c in detail["clips"]] == [clip["id"]]
+    assert alice_client.get(clip["url"]).status_code == 200
+
+
+def test_a_committed_deletion_keeps_the_file_while_a_retained_version_needs_it(
+    local_store, alice, alice_client, game_clip_path, settings
+):
+    settings.SNAPSHOT_RETENTION = 3
+    project_id = create_project(alice_client, "Game")["id"]
+    clip = upload(alice_client, project_id, game_clip_path).json()
+    name = clip["url"].removeprefix("/media/")
+    alice_client.delete(f"/api/projects/{project_id}/clips/{clip['id']}")  # version 3
+    kept_for = []
+    for i in range(3):
+        kept_for.append(media_exists(name))
+        create_project(alice_client, f"Later {i}")  # versions 4, 5, 6
+    # Versions 1-2 reference the file; it goes once the oldest retained version is 3.
+    assert kept_for == [True, True, False]
+    assert not media_exists(name)
