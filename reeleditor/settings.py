@@ -119,7 +119,10 @@ SQLITE_OPTIONS = {
     # FULL: a transaction that returned is on disk, WAL included. The central database
     # is the commit point and a user database that is marked committed must not lose a
     # write in a power cut (NORMAL may drop the last transactions of the WAL).
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous="
+    # Only bench/write_latency.py sets this, to measure what FULL costs.
+    + env("REELEDITOR_BENCH_SQLITE_SYNC", "FULL")
+    + ";",
 }
 
 _default_db = dj_database_url.parse(
@@ -223,6 +226,8 @@ MAX_HIGHLIGHT_REGIONS = envint("MAX_HIGHLIGHT_REGIONS", 50)
 SNAPSHOT_PREFIX = env("SNAPSHOT_PREFIX", "")
 SNAPSHOT_LOCAL_DIR = env("SNAPSHOT_LOCAL_DIR", "") or None
 SNAPSHOT_RETENTION = envint("SNAPSHOT_RETENTION", 10)  # committed versions kept per user
+# A deleted account's data (copies, snapshots, media) is purged this long after deletion.
+ACCOUNT_PURGE_GRACE_SECONDS = envint("ACCOUNT_PURGE_GRACE_SECONDS", 7 * 24 * 3600)
 SNAPSHOT_CONNECT_TIMEOUT = envint("SNAPSHOT_CONNECT_TIMEOUT", 5)
 SNAPSHOT_READ_TIMEOUT = envint("SNAPSHOT_READ_TIMEOUT", 30)
 # Retries of a failed push inside the request, in seconds between tries, before the

@@ -102,3 +102,21 @@ class MediaTombstone(models.Model):
 
     def __str__(self):
         return f"{self.name} (dropped in v{self.version})"
+
+
+class DeletedAccount(models.Model):
+    """An account that was deleted: its data is purged everywhere after a grace period.
+
+    No foreign key: the user row is gone. Every machine removes its own working copy of
+    the account once the grace period is over; the first purge also removes the
+    snapshots, conflict copies and media (``syncstore/accounts.py``).
+    """
+
+    user_id = models.PositiveBigIntegerField(primary_key=True)
+    username = models.CharField(max_length=150, blank=True)  # for people reading the admin
+    incarnation = models.CharField(max_length=32, blank=True)
+    deleted_at = models.DateTimeField()
+    purged_at = models.DateTimeField(null=True, blank=True)  # store and media removed
+
+    def __str__(self):
+        return f"deleted user {self.user_id} ({self.username})"

@@ -34,7 +34,7 @@ def ensure_running() -> None:
 
 
 def _loop() -> None:
-    from . import sync
+    from . import accounts, sync
 
     while True:
         interval = settings.SYNC_RETRY_INTERVAL
@@ -44,6 +44,8 @@ def _loop() -> None:
         try:
             for result in sync.retry_dirty_copies():
                 logger.info("retry: user %s %s v%s", result.user_id, result.status, result.version)
+            # Copies of deleted accounts live on each machine: this loop runs where they are.
+            accounts.purge_due_accounts()
         except Exception:  # the loop must outlive any one failure
             logger.exception("periodic sync retry failed")
         finally:

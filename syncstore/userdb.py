@@ -160,6 +160,15 @@ def open_aliases() -> list[str]:
         return [entry.alias for entry in _open.values()]
 
 
+def forget(user_id: int) -> None:
+    """Close and unregister one user's alias (their copy is about to be removed)."""
+    alias = alias_for(user_id)
+    with _lock:
+        _open.pop(int(user_id), None)
+        _close_in_this_thread(alias)
+        _drop_aliases_locked({alias})
+
+
 def forget_all() -> None:
     """Close and unregister every user alias (tests switch data folders with this)."""
     with _lock:

@@ -39,3 +39,20 @@ def usernames(user_ids) -> dict[int, str]:
     """``{user id: username}`` in one query; users deleted from auth are left out."""
     model = get_user_model()
     return dict(model.objects.filter(pk__in=list(user_ids)).values_list("pk", model.USERNAME_FIELD))
+
+
+class BarStream:
+    """Hands tqdm's carriage-return updates to the command's stderr as they are.
+
+    Django's ``OutputWrapper`` would end every update with a newline (one line per
+    refresh) and colour it as an error on a terminal.
+    """
+
+    def __init__(self, wrapper):
+        self._wrapper = wrapper
+
+    def write(self, text):
+        self._wrapper.write(text, style_func=str, ending="")
+
+    def flush(self):
+        self._wrapper.flush()

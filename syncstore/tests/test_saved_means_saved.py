@@ -3,6 +3,7 @@ saved"). Each reproduces the failure through the real request path or the real s
 functions, on real SQLite files and a real store, and fails without its fix.
 """
 
+import io
 import shutil
 import sqlite3
 import threading
@@ -373,3 +374,33 @@ def test_a_committed_deletion_keeps_the_file_while_a_retained_version_needs_it(
     # Versions 1-2 reference the file; it goes once the oldest retained version is 3.
     assert kept_for == [True, True, False]
     assert not media_exists(name)
+
+
+def test_a_deleted_accounts_data_is_purged_everywhere_after_the_grace_period(
+    s3_store, alice, alice_client, bob_client, game_clip_path, settings, moto_client
+):
+    from django.core.management import call_command
+
+    from syncstore.models import DeletedAccount
+
+    project_id = create_project(alice_client, "Game")["id"]
+    clip = upload(alice_client, project_id, game_clip_path).json()
+    create_project(bob_client, "Bob's")
+    user_id = alice.pk
+    alice.delete()
+    tombstone = DeletedAccount.objects.get(user_id=user_id)
+    assert tombstone.username == "alice" and tombstone.incarnation
+
+    settings.ACCOUNT_PURGE_GRACE_SECONDS = 3600
+    call_command("purgeaccounts", stdout=io.StringIO(), stderr=io.StringIO())
+    assert userdb.user_dir(user_id).exists()  # still recoverable by an operator
+    assert media_exists(clip["url"].removeprefix("/media/"))
+
+    settings.ACCOUNT_PURGE_GRACE_SECONDS = 0
+    call_command("purgeaccounts", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not userdb.user_dir(user_id).exists()
+    assert not media_exists(clip["url"].removeprefix("/media/"))
+    assert s3_store.list_keys(sync.snapshot_prefix(user_id)) == []
+    assert DeletedAccount.objects.get(user_id=user_id).purged_at is not None
+    # Another account's data is untouched.
+    assert [p["name"] for p in bob_client.get("/api/projects").json()["projects"]] == ["Bob's"]

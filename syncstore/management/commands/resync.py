@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from syncstore import leases, operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
-from syncstore.management import usernames, users_from_options
+from syncstore.management import BarStream, usernames, users_from_options
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Command(BaseCommand):
             total=len(user_ids),
             desc=PROGRESS_LABELS[action],
             unit="user",
-            file=_BarStream(self.stderr),
+            file=BarStream(self.stderr),
             disable=options["verbosity"] == 0,
         ) as bar:
             for user_id in user_ids:
@@ -208,20 +208,3 @@ def _committed_version(user_id: int) -> int:
         return _version(sync.registry_row(user_id))
     except Exception:  # the report must not fail because the database did
         return 0
-
-
-class _BarStream:
-    """Hands tqdm's carriage-return updates to the command's stderr as they are.
-
-    Django's ``OutputWrapper`` would end every update with a newline (one line per
-    refresh) and colour it as an error on a terminal.
-    """
-
-    def __init__(self, wrapper):
-        self._wrapper = wrapper
-
-    def write(self, text):
-        self._wrapper.write(text, style_func=str, ending="")
-
-    def flush(self):
-        self._wrapper.flush()

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[3]
+# FAULT_APP_ROOT: run the instances from another checkout (to show a suite fails on an
+# older release); the test process itself always runs this tree.
+ROOT = Path(os.environ.get("FAULT_APP_ROOT") or Path(__file__).resolve().parents[3])
 START_TIMEOUT = 60.0
 MANAGE_TIMEOUT = 120.0
 # The developer's shell must not configure the processes under test.
