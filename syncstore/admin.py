@@ -93,6 +93,10 @@ class SyncStateAdmin(admin.ModelAdmin):
         "failure_count",
         "last_error",
         "updated_at",
+        "lease_holder",
+        "lease_expires_at",
+        "fence",
+        "incarnation",
         "working_copy",
         "conflicts_link",
     )

@@ -90,6 +90,25 @@ async def test_a_store_failure_at_finalize_is_never_complete_and_a_retry_complet
     assert job.attempts == 2
 
 
+async def test_an_export_after_an_unseen_conflict_completes_on_its_own_push(
+    fast, local_store, settings, django_user_model, ball_clip
+):
+    """The account has a conflict copy nobody has looked at yet (the registry says
+    conflict); an export's outcome comes from its own push, which commits."""
+    settings.EXPORT_MODE = "mock"
+    alice, client, project = await user_and_project(django_user_model, ball_clip)
+    await SyncState.objects.filter(user=alice).aupdate(status="conflict", last_error="unseen")
+
+    messages = await watch(await export(client, project["id"]), client)
+
+    assert messages[-1]["status"] == "complete", messages[-1]
+    row = await SyncState.objects.aget(user=alice)
+    assert row.status == "conflict"  # still waiting to be seen: an account-level fact
+    listed = await asyncio.to_thread(client.get, "/api/projects")
+    assert listed.json()["projects"][0]["has_working_video"] is True
+    assert listed["X-Sync-Status"] == "ok"
+
+
 async def test_a_corrupt_source_fails_clearly_and_keeps_the_previous_working_video(
     fast,
     local_store,

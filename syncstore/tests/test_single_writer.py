@@ -1,4 +1,8 @@
-"""One writer per user at a time, through the real ASGI app, with either lease backend."""
+"""One writer per user at a time, through the real ASGI app.
+
+The lease lives in the central database whatever else is configured: with Redis set
+(Channels and Celery) it must hold just the same.
+"""
 
 import asyncio
 import threading
@@ -14,8 +18,9 @@ from syncstore.models import SyncState
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-@pytest.fixture(params=["file", "redis"])
+@pytest.fixture(params=["embedded", "redis"])
 def lease_backend(request, settings):
+    # REDIS_URL no longer changes where the lease lives; both must behave the same.
     settings.REDIS_URL = "redis://127.0.0.1:6379/15" if request.param == "redis" else ""
     return request.param
 
