@@ -163,8 +163,11 @@ def _new_token() -> str:
 
 
 def _ensure_registry_row(user_id: int) -> None:
-    with suppress(IntegrityError):  # created by a concurrent first writer
+    with suppress(IntegrityError):  # created by a concurrent first writer (or no account)
         _registry().get_or_create(user_id=user_id)
+    if not _registry().filter(user_id=user_id).exists():
+        # Not "held by another writer": there is no account to hold a lease for.
+        raise LeaseUnavailable(f"user {user_id} has no account (deleted?)")
 
 
 class Lease:

@@ -460,7 +460,10 @@ def _refuse_stale(user_id, state, row, uploaded_key=None) -> SyncResult:
             f"Your changes were based on version {state.base_version} but version "
             f"{row.version} was saved elsewhere first; they were kept as a conflict copy."
         )
-    _preserve_conflict(user_id, state, message, uploaded_key=uploaded_key)
+    if workingcopy.conflict_already_kept(state):
+        _forget_upload(uploaded_key)  # this very copy was kept when a pull failed before
+    else:
+        _preserve_conflict(user_id, state, message, uploaded_key=uploaded_key)
     try:
         _pull(user_id, row)
     except SyncUnavailable as exc:
@@ -468,6 +471,14 @@ def _refuse_stale(user_id, state, row, uploaded_key=None) -> SyncResult:
         message += f" Loading the saved version failed: {exc}"
     _record_conflict(user_id, message)
     return SyncResult(user_id, Status.CONFLICT, row.version, message)
+
+
+def _forget_upload(key: str | None) -> None:
+    if key:
+        try:
+            get_store().delete(key)
+        except StoreError as exc:  # an object no registry row names: garbage, not data
+            logger.warning("could not delete refused upload %s: %s", key, exc)
 
 
 def _refuse_ahead(user_id, state, row) -> SyncResult:

@@ -11,6 +11,7 @@
 * ``pending``: the version, object key and count of a commit in flight, written before
   the registry's compare-and-set, so a machine that crashed right after committing
   recognises the commit as its own instead of calling it a conflict;
+* ``clean_at``: when the copy was last committed or pulled (``dirty_since``);
 * ``conflict_kept``: the (base, count) a conflict copy was already kept for, so a copy
   that cannot be brought up to date is kept once, not once per request.
 
@@ -37,6 +38,7 @@ class CopyState:
     incarnation: str = ""
     pending: dict | None = None
     conflict_kept: list | None = None
+    clean_at: str | None = None  # when the copy was last committed or pulled
     updated_at: str | None = None
     # Not stored: read from the database file when the state is read.
     live_changes: int | None = field(default=None, compare=False)
@@ -51,7 +53,7 @@ class CopyState:
     @property
     def dirty_since(self) -> str | None:
         """When the copy was last known clean (its last commit or pull), if dirty now."""
-        return self.updated_at if self.dirty else None
+        return (self.clean_at or self.updated_at) if self.dirty else None
 
     @property
     def regressed(self) -> bool:
@@ -63,7 +65,14 @@ class CopyState:
         )
 
 
-_STORED_FIELDS = ("base_version", "committed_changes", "incarnation", "pending", "conflict_kept")
+_STORED_FIELDS = (
+    "base_version",
+    "committed_changes",
+    "incarnation",
+    "pending",
+    "conflict_kept",
+    "clean_at",
+)
 
 
 def state_path(user_id: int) -> Path:
@@ -108,19 +117,20 @@ def read_state(user_id: int) -> CopyState:
     return replace(stored, live_changes=live)
 
 
-def write_state(user_id: int, state: CopyState) -> None:
+def write_state(user_id: int, state: CopyState, *, clean: bool = False) -> CopyState:
+    """Store ``state`` stamped with the time (and as clean now, with ``clean``)."""
     path = state_path(user_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {k: getattr(state, k) for k in _STORED_FIELDS}
-    data["updated_at"] = timezone.now().isoformat()
+    now = timezone.now().isoformat()
+    state = replace(state, updated_at=now, clean_at=now if clean else state.clean_at)
+    data = {k: getattr(state, k) for k in (*_STORED_FIELDS, "updated_at")}
     write_bytes_atomically(path, json.dumps(data).encode())
+    return state
 
 
 def _update(user_id: int, **changes) -> CopyState:
     with _state_lock(user_id):
-        state = replace(read_state(user_id), **changes)
-        write_state(user_id, state)
-        return state
+        return write_state(user_id, replace(read_state(user_id), **changes))
 
 
 def mark_dirty(user_id: int) -> CopyState:
@@ -148,16 +158,18 @@ def mark_committed(
     """
     with _state_lock(user_id):
         state = read_state(user_id)
-        state = replace(
-            state,
-            base_version=version,
-            committed_changes=changes,
-            incarnation=incarnation or state.incarnation,
-            pending=None,
-            conflict_kept=None,
+        return write_state(
+            user_id,
+            replace(
+                state,
+                base_version=version,
+                committed_changes=changes,
+                incarnation=incarnation or state.incarnation,
+                pending=None,
+                conflict_kept=None,
+            ),
+            clean=True,
         )
-        write_state(user_id, state)
-        return state
 
 
 def mark_pulled(user_id: int, version: int, changes: int | None, incarnation: str = "") -> None:
@@ -174,6 +186,7 @@ def mark_pulled(user_id: int, version: int, changes: int | None, incarnation: st
                 pending=None,
                 conflict_kept=None,
             ),
+            clean=True,
         )
 
 
