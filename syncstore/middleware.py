@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
-from reeleditor.jsonapi import error_response
+from reeleditor.jsonapi import ApiError, error_response
 
 from . import leases, retry, sync
 from .binding import bound_to_user
@@ -16,6 +16,8 @@ from .tracking import track_writes
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+BUSY_MESSAGE = "Another change to your data is still being saved; try again."
+UNAVAILABLE_MESSAGE = "Your data cannot be loaded right now:"
 
 
 def stores_files_first(view):
@@ -61,8 +63,17 @@ class _DeferredLease:
 
 
 def take_write_lease(request) -> None:
-    """Take the signed-in user's write lease now (views marked ``stores_files_first``)."""
-    request.sync_deferred_lease.take()
+    """Take the signed-in user's write lease now (views marked ``stores_files_first``).
+
+    Raises ``ApiError`` 503 (busy, or the data cannot be loaded), the answers the
+    middleware gives when it takes the lease itself.
+    """
+    try:
+        request.sync_deferred_lease.take()
+    except (leases.LeaseTimeout, sync.CopyBusy) as exc:
+        raise ApiError(BUSY_MESSAGE, "busy", 503) from exc
+    except (leases.LeaseUnavailable, sync.SyncUnavailable) as exc:
+        raise ApiError(f"{UNAVAILABLE_MESSAGE} {exc}", "sync_unavailable", 503) from exc
 
 
 def _stores_files_first(request) -> bool:
@@ -101,17 +112,11 @@ class SyncMiddleware:
             return self.get_response(request)
         try:
             return self._call(request, request.user.pk)
-        except leases.LeaseTimeout:
-            return error_response(
-                "Another change to your data is still being saved; try again.", "busy", 503
-            )
-        except sync.CopyBusy as exc:
-            return error_response(f"Your data is busy right now; try again. ({exc})", "busy", 503)
+        except (leases.LeaseTimeout, sync.CopyBusy):
+            return error_response(BUSY_MESSAGE, "busy", 503)
         except (leases.LeaseUnavailable, sync.SyncUnavailable) as exc:
             logger.warning("request by user %s refused: %s", request.user.pk, exc)
-            return error_response(
-                f"Your data cannot be loaded right now: {exc}", "sync_unavailable", 503
-            )
+            return error_response(f"{UNAVAILABLE_MESSAGE} {exc}", "sync_unavailable", 503)
 
     def _call(self, request, user_id):
         stale = False

@@ -339,8 +339,8 @@ def _pull(user_id: int, row: SyncState) -> None:
             userdb.create_from_template(image)
             changes = snapshots.install(image, userdb.database_path(user_id))
         else:
-            _download(user_id, row, image)
-            changes = snapshots.install(image, userdb.database_path(user_id))
+            changes = _download(user_id, row, image)  # as committed, before any upgrade
+            snapshots.install(image, userdb.database_path(user_id))
     except snapshots.SnapshotCorrupt as exc:
         raise SyncUnavailable(f"loading version {row.version} failed: {exc}") from exc
     finally:

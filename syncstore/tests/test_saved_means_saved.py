@@ -404,3 +404,20 @@ def test_a_deleted_accounts_data_is_purged_everywhere_after_the_grace_period(
     assert DeletedAccount.objects.get(user_id=user_id).purged_at is not None
     # Another account's data is untouched.
     assert [p["name"] for p in bob_client.get("/api/projects").json()["projects"]] == ["Bob's"]
+
+
+def test_an_upload_that_cannot_take_the_lease_answers_503_and_keeps_no_file(
+    local_store, settings, alice, alice_client, game_clip_path
+):
+    from projects.tests.helpers import media_files
+
+    settings.LEASE_WAIT_SECONDS = 0
+    project_id = create_project(alice_client, "Game")["id"]
+    held = leases.Lease.acquire(alice.pk, wait=0, ttl=30)  # another writer, elsewhere
+    try:
+        response = upload(alice_client, project_id, game_clip_path)
+    finally:
+        held.release()
+    assert response.status_code == 503
+    assert response.json()["code"] == "busy"
+    assert media_files(settings) == []
