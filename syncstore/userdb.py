@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -272,6 +273,26 @@ def _ensure_migrated(alias: str, lock_dir: Path) -> None:
             changecounter.install(cursor)
 
 
+@contextmanager
+def _standalone(path: Path, lock_dir: Path):
+    """A migrated, checkpointed database file outside any user's alias (an image, the
+    template): yields its connection; the WAL is folded into the file at the end."""
+    alias = f"{ALIAS_PREFIX}file_{uuid.uuid4().hex[:8]}"
+    with _lock:
+        _register_alias_locked(alias, path)
+    try:
+        _ensure_migrated(alias, lock_dir)
+        yield connections[alias]
+        with connections[alias].cursor() as cursor:
+            # A plain copy of the file is then complete. The file stays in WAL mode, so
+            # copies need no journal-mode switch (a write).
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        _close_in_this_thread(alias)
+        with _lock:
+            _drop_aliases_locked({alias})
+
+
 def upgrade_image(image: Path) -> None:
     """Bring a standalone database file (a downloaded snapshot) to the current schema.
 
@@ -279,17 +300,10 @@ def upgrade_image(image: Path) -> None:
     schema (a snapshot committed by a machine that had not been upgraded yet). The file
     is left checkpointed, with no -wal or -shm beside it.
     """
-    alias = f"{ALIAS_PREFIX}image_{uuid.uuid4().hex[:8]}"
-    with _lock:
-        _register_alias_locked(alias, image)
     try:
-        _ensure_migrated(alias, image.parent)
-        with connections[alias].cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with _standalone(image, image.parent):
+            pass
     finally:
-        _close_in_this_thread(alias)
-        with _lock:
-            _drop_aliases_locked({alias})
         remove_side_files(image)
 
 
@@ -300,21 +314,11 @@ def _template_path() -> Path:
 def _build_template(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{uuid.uuid4().hex}.building")
-    alias = f"{ALIAS_PREFIX}template_{uuid.uuid4().hex[:8]}"
-    with _lock:
-        _register_alias_locked(alias, tmp)
     try:
-        _ensure_migrated(alias, path.parent)
-        with connections[alias].cursor() as cursor:
-            # Fold the WAL into the main file so a plain file copy is complete. The
-            # file stays in WAL mode, so copies need no journal-mode switch (a write).
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _close_in_this_thread(alias)
+        with _standalone(tmp, path.parent):
+            pass
         os.replace(tmp, path)
     finally:
-        _close_in_this_thread(alias)
-        with _lock:
-            _drop_aliases_locked({alias})
         tmp.unlink(missing_ok=True)
         remove_side_files(tmp)
 

@@ -148,14 +148,7 @@ def clear_pending(user_id: int) -> None:
     _update(user_id, pending=None)
 
 
-def mark_committed(
-    user_id: int, version: int, changes: int | None, incarnation: str = ""
-) -> CopyState:
-    """The snapshot holding ``changes`` changes is committed as ``version``.
-
-    The copy stays dirty if its counter has moved on since the snapshot: a write that
-    landed meanwhile is never marked clean.
-    """
+def _mark_in_step(user_id: int, version: int, changes: int | None, incarnation: str):
     with _state_lock(user_id):
         state = read_state(user_id)
         return write_state(
@@ -172,22 +165,20 @@ def mark_committed(
         )
 
 
+def mark_committed(
+    user_id: int, version: int, changes: int | None, incarnation: str = ""
+) -> CopyState:
+    """The snapshot holding ``changes`` changes is committed as ``version``.
+
+    The copy stays dirty if its counter has moved on since the snapshot: a write that
+    landed meanwhile is never marked clean.
+    """
+    return _mark_in_step(user_id, version, changes, incarnation)
+
+
 def mark_pulled(user_id: int, version: int, changes: int | None, incarnation: str = "") -> None:
     """The local file now holds exactly committed ``version`` (with ``changes``)."""
-    with _state_lock(user_id):
-        state = read_state(user_id)
-        write_state(
-            user_id,
-            replace(
-                state,
-                base_version=version,
-                committed_changes=changes,
-                incarnation=incarnation or state.incarnation,
-                pending=None,
-                conflict_kept=None,
-            ),
-            clean=True,
-        )
+    _mark_in_step(user_id, version, changes, incarnation)
 
 
 def mark_conflict_kept(user_id: int, state: CopyState) -> None:
