@@ -242,7 +242,8 @@ LEASE_TTL_SECONDS = envint("LEASE_TTL_SECONDS", 30)
 # before it answers 503 busy.
 COPY_LOCK_WAIT_SECONDS = envint("COPY_LOCK_WAIT_SECONDS", 15)
 # Test-only: kill the process with SIGKILL at a named point of a push (before_upload,
-# after_upload, after_commit), for the fault-injection suite.
+# after_upload, after_commit), or freeze it there with SIGSTOP (stop_<point>), for the
+# fault-injection suite.
 SYNC_CRASH_POINT = env("SYNC_CRASH_POINT", "")
 
 # --- Exports ------------------------------------------------------------------------

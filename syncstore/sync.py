@@ -186,10 +186,18 @@ def _locked_copy(user_id: int):
 
 
 def _crash_point(name: str) -> None:
-    """Test-only: die here like a killed process (``SYNC_CRASH_POINT`` names the point)."""
+    """Test-only faults at a named point of a push (``SYNC_CRASH_POINT``).
+
+    ``<point>`` dies here like a killed process (SIGKILL); ``stop_<point>`` freezes the
+    whole process (SIGSTOP, as a paused VM or a long GC pause would) until the test sends
+    SIGCONT, so its lease can expire and be taken meanwhile.
+    """
     if name == settings.SYNC_CRASH_POINT:
         logger.error("crash point %s reached: killing this process", name)
         os.kill(os.getpid(), signal.SIGKILL)
+    if f"stop_{name}" == settings.SYNC_CRASH_POINT:
+        logger.error("crash point %s reached: stopping this process", name)
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 # --- Preparing a copy before first use in a process -----------------------------------

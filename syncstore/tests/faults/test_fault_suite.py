@@ -17,9 +17,12 @@ and summarised in docs/reliability.md.
 """
 
 import json
+import os
+import signal
 import sqlite3
 import tempfile
 import threading
+import time
 import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +37,7 @@ from .s3proxy import S3FaultProxy
 PASSWORD = "pw-coach-fault-7"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 THREADS_PER_INSTANCE = 4
-WRITES_PER_THREAD = 10
+WRITES_PER_THREAD = 20
 
 
 class Ledger:
@@ -81,6 +84,17 @@ def burst(ledger, clients, phase, writes_per_thread=WRITES_PER_THREAD):
         ]
         for job in jobs:
             job.result()
+
+
+def wait_until_stopped(pid, timeout=30.0):
+    """Until the process is in state T (stopped by a signal)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} did not stop")
 
 
 def conflict_copy_names(moto_client, bucket, user_id) -> set[str]:
@@ -173,7 +187,27 @@ def test_saved_means_saved_under_concurrency_outages_and_kills(
         after = ledger.create(on_a, f"after-crash-{point}", "after-crash")
         assert after == (201, "ok"), f"the first write after a crash at {point}: {after}"
 
-    # 5. The status heals once the faults are gone.
+    # 5. Machine A freezes mid-push (SIGSTOP) past its lease's ttl; B takes the lease
+    # over and commits; A wakes up and must not commit over it.
+    a.terminate()
+    a.env.update({"SYNC_CRASH_POINT": "stop_after_upload", "LEASE_TTL_SECONDS": "2"})
+    a.start()
+    paused = threading.Thread(target=ledger.create, args=(on_a, "paused-writer", "lease-lost"))
+    paused.start()
+    wait_until_stopped(a.pid)
+    time.sleep(3)  # longer than the ttl: the claim expires
+    taken_over = ledger.create(on_b, "while-a-was-frozen", "lease-lost")
+    assert taken_over == (201, "ok"), taken_over
+    os.kill(a.pid, signal.SIGCONT)
+    paused.join(60)
+    ledger.faults["leases lost (SIGSTOP past the ttl)"] += 1
+    frozen = next(e for e in ledger.entries if e["name"] == "paused-writer")
+    assert frozen["answer"] == (409, "conflict"), frozen
+    for name in ("SYNC_CRASH_POINT", "LEASE_TTL_SECONDS"):
+        a.env.pop(name)
+    a.restart()
+
+    # 6. The status heals once the faults are gone.
     on_a.post("/api/sync/retry")
     on_b.post("/api/sync/retry")
     assert on_a.sync_status()["dirty"] is False
