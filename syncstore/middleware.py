@@ -58,8 +58,9 @@ class _DeferredLease:
             raise
 
     def release(self) -> None:
-        if self.lease is not None:
-            self.lease.release()
+        held, self.lease = self.lease, None
+        if held is not None:
+            held.release()
 
 
 def take_write_lease(request) -> None:
@@ -141,7 +142,10 @@ class SyncMiddleware:
                 stack.enter_context(leases.adopted(deferred.lease))
                 also = [user_id]
             results = sync.push_written(tracker, also=also)
-        return self._answer(response, user_id, results, stale)
+        # Only what this request wrote decides its answer: earlier unpushed writes that
+        # were pushed along (and perhaps refused) are the account's story, not this one's.
+        own = {uid: result for uid, result in results.items() if uid in tracker.user_ids}
+        return self._answer(response, user_id, own, stale)
 
     def _freshen_for_read(self, request, user_id) -> bool:
         try:

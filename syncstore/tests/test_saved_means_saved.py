@@ -421,3 +421,20 @@ def test_an_upload_that_cannot_take_the_lease_answers_503_and_keeps_no_file(
     assert response.status_code == 503
     assert response.json()["code"] == "busy"
     assert media_files(settings) == []
+
+
+def test_an_upload_refused_for_a_stale_copy_is_a_503_not_someone_elses_409(
+    s3_store, s3_outage, alice, alice_client, game_clip_path, tmp_path
+):
+    """The copy holds an earlier write whose push failed, another machine has committed
+    since, and the store is unreachable: the upload cannot be written (503). The earlier
+    write's fate (a conflict copy) is not this request's answer."""
+    project_id = create_project(alice_client, "Shared")["id"]
+    another_machine_commits(alice, alice_client, tmp_path, "Elsewhere")
+    with bound_to_user(alice.pk):
+        Project.objects.create(name="Unpushed", aspect_ratio="9:16")
+    with s3_outage():
+        response = upload(alice_client, project_id, game_clip_path)
+    assert response.status_code == 503
+    assert response.json()["code"] == "sync_unavailable"
+    assert response["X-Sync-Status"] == "pending"

@@ -31,6 +31,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from projects.synthetic import write_game_clip
+
 from .conftest import CENTRAL_DATABASES
 from .s3proxy import S3FaultProxy
 
@@ -56,6 +58,31 @@ class Ledger:
             answer = (None, None)  # no answer: the process died or the request timed out
         with self._lock:
             self.entries.append({"op": "create", "name": name, "phase": phase, "answer": answer})
+        return answer
+
+    def upload_clip(self, client, project_id, clip_path, name, phase):
+        with open(clip_path, "rb") as handle:
+            try:
+                response = client.post(
+                    f"/api/projects/{project_id}/clips", files={"file": (name, handle)}
+                )
+                answer = (response.status, response.sync)
+            except requests.RequestException:
+                response, answer = None, (None, None)
+        with self._lock:
+            self.entries.append({"op": "clip", "name": name, "phase": phase, "answer": answer})
+        return response
+
+    def delete_clip(self, client, project_id, clip, phase):
+        try:
+            response = client.delete(f"/api/projects/{project_id}/clips/{clip['id']}")
+            answer = (response.status, response.sync)
+        except requests.RequestException:
+            answer = (None, None)
+        with self._lock:
+            self.entries.append(
+                {"op": "delete-clip", "name": clip["name"], "phase": phase, "answer": answer}
+            )
         return answer
 
     def delete(self, client, name, project_id, phase):
@@ -86,6 +113,23 @@ def burst(ledger, clients, phase, writes_per_thread=WRITES_PER_THREAD):
             job.result()
 
 
+def clip_media(client, listing) -> dict:
+    """Every committed clip's name -> whether its media file can be fetched (follows the
+    redirect to the presigned S3 URL)."""
+    found = {}
+    for project in listing:
+        if not project["clip_count"]:
+            continue
+        for clip in client.get(f"/api/projects/{project['id']}").json["clips"]:
+            response = client.get(clip["url"], headers={"Range": "bytes=0-15"})
+            if response.status in (301, 302):
+                response = requests.get(response.headers["Location"], timeout=10)
+                found[clip["name"]] = response.status_code == 200
+            else:
+                found[clip["name"]] = response.status in (200, 206)
+    return found
+
+
 def wait_until_stopped(pid, timeout=30.0):
     """Until the process is in state T (stopped by a signal)."""
     deadline = time.monotonic() + timeout
@@ -114,17 +158,26 @@ def conflict_copy_names(moto_client, bucket, user_id) -> set[str]:
     return names
 
 
-def check(ledger, committed: set[str], kept: set[str]) -> dict:
+def check(ledger, committed: set[str], kept: set[str], clips: dict) -> dict:
+    """``clips``: committed clip name -> whether its media file could be fetched."""
     lost, wrong = [], []
     deleted_ok = {
         entry["name"]
         for entry in ledger.entries
-        if entry["op"] == "delete" and entry["answer"] == (204, "ok")
+        if entry["op"] in ("delete", "delete-clip") and entry["answer"] == (204, "ok")
     }
+    lost += [{"op": "clip", "name": n, "media": "missing"} for n, ok in clips.items() if not ok]
     for entry in ledger.entries:
         status, sync = entry["answer"]
         name = entry["name"]
-        if entry["op"] == "delete" or name in deleted_ok:
+        if entry["op"] in ("delete", "delete-clip") or name in deleted_ok:
+            continue
+        if entry["op"] == "clip":
+            committed_here = name in clips
+            if (status, sync) == (201, "ok") and not committed_here:
+                lost.append(entry)
+            elif status in (409, 503) and committed_here:
+                wrong.append(entry)
             continue
         if status == 201 and sync == "ok":
             if name not in committed:
@@ -140,14 +193,15 @@ def check(ledger, committed: set[str], kept: set[str]) -> dict:
             pass  # no answer (killed): either outcome is honest
         else:
             wrong.append(entry)
-    wrong += [{"op": "delete", "name": n, "came_back": True} for n in deleted_ok & committed]
+    back = deleted_ok & (committed | set(clips))
+    wrong += [{"op": "delete", "name": n, "came_back": True} for n in back]
     return {"lost": lost, "wrong": wrong}
 
 
 @pytest.mark.fault
 @pytest.mark.parametrize("central_database", CENTRAL_DATABASES, indirect=True)
 def test_saved_means_saved_under_concurrency_outages_and_kills(
-    app_instances, s3_fault_proxy, moto_endpoint, moto_client, central_database, request
+    app_instances, s3_fault_proxy, moto_endpoint, moto_client, central_database, request, tmp_path
 ):
     proxy_a = s3_fault_proxy
     # Machine B reaches the same bucket through its own proxy: a cut can hit one only.
@@ -163,8 +217,22 @@ def test_saved_means_saved_under_concurrency_outages_and_kills(
     # 1. Both machines write for one user at once: one writer at a time, fenced.
     burst(ledger, [on_a, on_b], "concurrent")
 
+    # Clips: real uploads to media storage, one project on B.
+    clip_path = tmp_path / "clip.mp4"
+    write_game_clip(clip_path, width=160, height=90, fps=10, seconds=1.0)
+    reel = on_b.post("/api/projects", {"name": "reel", "aspect_ratio": "9:16"}).json
+    clips = [
+        ledger.upload_clip(on_b, reel["id"], clip_path, f"clip-{i}.mp4", "clips").json
+        for i in range(4)
+    ]
+
     # 2. Machine A loses the store for snapshots (media still work); B keeps writing.
+    # A deletes a clip it cannot commit the deletion of; B deletes another and commits.
+    assert on_a.get(f"/api/projects/{reel['id']}").status == 200  # A is up to date
     proxy_a.cut("snapshots/")
+    ledger.delete_clip(on_a, reel["id"], clips[0], "partial-outage")
+    ledger.delete_clip(on_b, reel["id"], clips[1], "partial-outage")
+    ledger.upload_clip(on_a, reel["id"], clip_path, "clip-during-outage.mp4", "partial-outage")
     burst(ledger, [on_a, on_b], "partial-outage", writes_per_thread=4)
     ledger.faults["snapshot requests cut"] += proxy_a.counts("snapshots/").cut
     proxy_a.heal()
@@ -215,10 +283,12 @@ def test_saved_means_saved_under_concurrency_outages_and_kills(
 
     # What is committed, read by a machine that never saw this user.
     c = app_instances("c", proxy=proxy_b)
-    listing = c.client("coach", PASSWORD).get("/api/projects").json["projects"]
+    on_c = c.client("coach", PASSWORD)
+    listing = on_c.get("/api/projects").json["projects"]
     committed = {project["name"] for project in listing}
+    committed_clips = clip_media(on_c, listing)
     kept = conflict_copy_names(moto_client, proxy_a.bucket, user_id)
-    outcome = check(ledger, committed, kept)
+    outcome = check(ledger, committed, kept, committed_clips)
     answers = Counter(f"{e['op']} {e['answer'][0]} {e['answer'][1]}" for e in ledger.entries)
     figures = {
         "central_database": request.node.callspec.params["central_database"],
@@ -226,6 +296,8 @@ def test_saved_means_saved_under_concurrency_outages_and_kills(
         "answers": dict(answers),
         "faults_injected": dict(ledger.faults),
         "committed_projects": len(committed),
+        "committed_clips": len(committed_clips),
+        "committed_clips_without_media": sum(not ok for ok in committed_clips.values()),
         "conflict_copy_projects": len(kept),
         "acknowledged_but_lost": len(outcome["lost"]),
         "wrong_answers": len(outcome["wrong"]),
@@ -236,6 +308,7 @@ def test_saved_means_saved_under_concurrency_outages_and_kills(
     )
     assert outcome["lost"] == [], figures
     assert outcome["wrong"] == [], figures
+    assert figures["committed_clips"] >= 2 and figures["committed_clips_without_media"] == 0
     # The fault really happened and the machines really wrote concurrently.
     assert figures["faults_injected"]["snapshot requests cut"] > 0
     assert answers["create 201 ok"] >= 2 * THREADS_PER_INSTANCE * WRITES_PER_THREAD // 2
