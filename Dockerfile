@@ -8,13 +8,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     REELEDITOR_DATA_DIR=/data
 
-# For a CPU-only image, point this at PyTorch's CPU wheel index; otherwise the pinned
-# torch comes from PyPI with its CUDA libraries (what GPU export workers want).
+# The web image leaves out the PyTorch stack. For an export worker that upscales, build
+# with REQUIREMENTS=requirements-upscale.txt; PIP_EXTRA_INDEX_URL may then point at
+# PyTorch's CPU wheel index for a CPU-only worker (otherwise the pinned torch comes from
+# PyPI with its CUDA libraries, what GPU workers want).
+ARG REQUIREMENTS=requirements.txt
 ARG PIP_EXTRA_INDEX_URL=""
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+COPY requirements.txt requirements-upscale.txt ./
+RUN pip install --no-cache-dir -r ${REQUIREMENTS}
 
 COPY . .
 RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only \

@@ -162,7 +162,10 @@ def _load_descriptor(path):
     try:
         spandrel = _import_spandrel()
     except ImportError as exc:
-        raise UpscalerUnavailable(f"spandrel is not installed: {exc}") from exc
+        raise UpscalerUnavailable(
+            "the AI upscaling packages are not installed on this machine "
+            f"(requirements-upscale.txt): {exc}"
+        ) from exc
     try:
         state_dict = _read_state_dict(path)
     except Exception as exc:

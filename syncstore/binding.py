@@ -46,7 +46,7 @@ def current_binding() -> UserBinding:
         raise NoUserBound(
             "No user database is bound. Per-user models can only be used inside "
             "syncstore.binding.bound_to_user(user_id) (requests are bound by "
-            "UserDatabaseMiddleware)."
+            "SyncMiddleware)."
         )
     return binding
 

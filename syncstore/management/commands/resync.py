@@ -166,8 +166,8 @@ class Command(BaseCommand):
             row = sync.ensure_fresh(user_id)
         version = _version(row)
         if before.dirty and before.base_version < version:
-            # ensure_fresh kept the unpushed writes aside as a conflict copy (it does not
-            # record that in the registry, so say it here).
+            # ensure_fresh kept the unpushed writes aside as a conflict copy (and marked
+            # the account in conflict); the report line says so for this user.
             return SyncResult(
                 user_id,
                 Status.CONFLICT,
