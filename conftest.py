@@ -7,13 +7,18 @@ are real files that must not leak from one test into the next.
 
 import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.test import Client, TransactionTestCase
+from django.test import TransactionTestCase
 
+from projects.tests.helpers import client_for
 from syncstore import userdb
 
-# The object-store fixtures (moto S3 endpoint, buckets, outages, local store) serve
-# every app's tests.
-pytest_plugins = ["syncstore.tests.fixtures", "reeleditor.tests.browser"]
+# Shared helper modules hold assertions of their own: rewritten like the tests' are
+# (before the plugins below import them).
+pytest.register_assert_rewrite("syncstore.tests.helpers", "reeleditor.tests.browser")
+
+# Fixtures for every app's tests: the object store (moto S3 endpoint, buckets, outages,
+# local store, ``store`` on both), and the browser tests' live servers and Chromium.
+pytest_plugins = ["syncstore.tests.fixtures", "reeleditor.tests.browser.plugin"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -71,8 +76,10 @@ def data_dir(settings, tmp_path):
     userdb.forget_all()
 
 
-def _make_user(django_user_model, username):
-    return django_user_model.objects.create_user(username=username, password="pw-" + username)
+def _make_user(django_user_model, username, **extra):
+    return django_user_model.objects.create_user(
+        username=username, password="pw-" + username, **extra
+    )
 
 
 @pytest.fixture
@@ -86,17 +93,24 @@ def bob(db, django_user_model):
 
 
 @pytest.fixture
+def staff(db, django_user_model):
+    """A staff user with no permissions: a test grants the ones it is about."""
+    return _make_user(django_user_model, "staff", is_staff=True)
+
+
+@pytest.fixture
 def alice_client(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
+    return client_for(alice)
 
 
 @pytest.fixture
 def bob_client(bob):
-    client = Client()
-    client.force_login(bob)
-    return client
+    return client_for(bob)
+
+
+@pytest.fixture
+def staff_client(staff):
+    return client_for(staff)
 
 
 @pytest.fixture(scope="session")

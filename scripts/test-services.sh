@@ -4,7 +4,7 @@
 #
 # Redis on 127.0.0.1:6379: the lease tests (syncstore/tests/test_leases.py) use db 15.
 # Chromium at /usr/bin/chromium (Debian's package): the browser tests drive it with
-# Playwright (reeleditor/tests/browser.py), which cannot download its own browsers here.
+# Playwright (reeleditor/tests/browser/), which cannot download its own browsers here.
 # PostgreSQL on 127.0.0.1:5432, user postgres without a password: the fault-injection
 # tests (syncstore/tests/faults) run the app on a PostgreSQL central database. A cluster
 # this script installs or creates itself trusts TCP connections from 127.0.0.1/32; one

@@ -1,4 +1,8 @@
-"""Small helpers the projects tests share."""
+"""Small helpers the projects tests share (and the other apps' tests: requests, uploads).
+
+Fixtures live in ``conftest.py`` (the projects tests' own) and the root ``conftest.py``
+(users and their signed-in clients).
+"""
 
 import json
 import uuid
@@ -6,10 +10,23 @@ from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from projects import media
 from projects.models import FinalVideo, Project, WorkingVideo
 from syncstore.binding import bound_to_user
+
+
+def client_for(user):
+    """A test client signed in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def body(response):
+    """The whole body of a response, streamed or not."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def post_json(client, url, data, method="post"):

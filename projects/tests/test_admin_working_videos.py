@@ -1,7 +1,5 @@
 """The staff console for working videos across users (projects/admin.py)."""
 
-import shutil
-
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -10,8 +8,9 @@ from projects.models import WorkingVideo
 from syncstore import sync, userdb
 from syncstore.models import SyncState
 from syncstore.stores import get_store
+from syncstore.tests.helpers import new_machine
 
-from .helpers import add_working_video, create_project, in_user_db, store_media
+from .helpers import add_working_video, body, create_project, in_user_db, store_media
 
 pytestmark = pytest.mark.django_db
 
@@ -19,26 +18,15 @@ LIST_URL = "/admin/projects/workingvideo/"
 VIDEO_BYTES = bytes(range(256)) * 40  # 10 240 bytes, every offset distinguishable
 
 
-def body(response):
-    return b"".join(response.streaming_content) if response.streaming else response.content
-
-
 def preview_url(user, video):
     return f"/admin/projects/workingvideo/{user.pk}/{video.pk}/preview/"
 
 
 @pytest.fixture
-def staff(django_user_model):
-    user = django_user_model.objects.create_user("staff", password="pw-staff", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_workingvideo"))
-    return user
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
+def staff(staff):
+    """The root conftest's staff user (no permissions), allowed to view working videos."""
+    staff.user_permissions.add(Permission.objects.get(codename="view_workingvideo"))
+    return staff
 
 
 @pytest.fixture
@@ -188,12 +176,6 @@ def test_there_are_no_edit_pages(staff_client, alices_video):
 def test_the_admin_index_links_the_console(staff_client):
     page = staff_client.get("/admin/").content.decode()
     assert LIST_URL in page
-
-
-def new_machine(data_dir):
-    """Forget this machine's working copies (media files stay: they are not in them)."""
-    userdb.forget_all()
-    shutil.rmtree(data_dir / "users", ignore_errors=True)
 
 
 def test_on_a_machine_without_the_users_copy_it_is_restored_to_look(

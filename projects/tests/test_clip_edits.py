@@ -19,16 +19,6 @@ def kf(time, x=0, y=0, width=W, height=H):
 
 
 @pytest.fixture
-def project(alice_client):
-    return create_project(alice_client, aspect_ratio="9:16")
-
-
-@pytest.fixture
-def clip(alice_client, project, game_clip_path):
-    return upload_clip(alice_client, project["id"], game_clip_path)
-
-
-@pytest.fixture
 def clip_url(project, clip):
     return f"/api/projects/{project['id']}/clips/{clip['id']}"
 

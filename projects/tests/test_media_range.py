@@ -9,22 +9,12 @@ from django.test import AsyncClient, Client
 from projects import media
 from projects.media import parse_range
 
-from .helpers import create_project, store_media, upload_clip
-
-
-@pytest.fixture
-def clip(alice_client, game_clip_path):
-    project = create_project(alice_client)
-    return upload_clip(alice_client, project["id"], game_clip_path)
+from .helpers import body, store_media
 
 
 @pytest.fixture
 def clip_bytes(game_clip_path):
     return game_clip_path.read_bytes()
-
-
-def body(response):
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 @pytest.mark.django_db

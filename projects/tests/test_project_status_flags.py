@@ -81,11 +81,6 @@ def put_regions(client, project_id, regions):
     return client.put(url, json.dumps({"regions": regions}), "application/json")
 
 
-@pytest.fixture
-def project(alice_client):
-    return create_project(alice_client)
-
-
 def test_a_new_project_has_no_clips_and_no_flags(alice_client, project):
     assert flags(alice_client, project["id"]) == expected()
     assert project["clip_count"] == 0

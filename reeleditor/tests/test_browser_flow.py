@@ -1,6 +1,6 @@
 """The whole product in a real browser: sign up, frame, export, overlay, final export.
 
-Runs against the live daphne server (``reeleditor/tests/browser.py``): WebSocket
+Runs against the live daphne server (``reeleditor/tests/browser/``): WebSocket
 progress, per-user databases, snapshots committed to S3 (moto, through a proxy), media
 served from the bucket by presigned redirects. The mock server renders small videos
 quickly; one test runs the real export pipeline.

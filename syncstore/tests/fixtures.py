@@ -1,5 +1,8 @@
 """Snapshot store fixtures: a real S3 endpoint (moto's server), a local store, outages.
 
+A pytest plugin (listed in the root ``conftest.py``): these fixtures serve every app's
+tests. ``store`` runs a test once on each store.
+
 moto runs as its own process speaking real HTTP, so the S3 code under test goes through
 boto3's full request path (signing, retries, timeouts, error parsing), and an outage is
 a real refused connection rather than a mock.
@@ -7,18 +10,16 @@ a real refused connection rather than a mock.
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import boto3
 import pytest
 
 from syncstore.stores import get_store
+from syncstore.tests.helpers import answers_http, free_port
 
 _DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -30,24 +31,8 @@ _CLEARED_AWS_ENV = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL")
 _MOTO_START_TIMEOUT = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers_http(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
-
-
 def _start_moto(log_path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     # Output goes to a file: an unread pipe fills up and blocks the server.
     with open(log_path, "ab") as log:
@@ -61,7 +46,7 @@ def _start_moto(log_path) -> tuple[subprocess.Popen, str]:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break  # died at once, most likely the port was taken meanwhile
-        if _answers_http(url + "/moto-api/"):
+        if answers_http(url + "/moto-api/"):
             return process, url
         time.sleep(0.05)
     _stop(process)
@@ -153,7 +138,7 @@ def s3_outage(settings):
         saved = {name: getattr(settings, name, missing) for name in names}
         settings.S3_BUCKET = settings.S3_BUCKET or f"outage-{uuid.uuid4().hex}"
         # Nothing listens on a port we just bound and released.
-        settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{_free_port()}"
+        settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
         settings.SNAPSHOT_CONNECT_TIMEOUT = 1
         settings.SNAPSHOT_READ_TIMEOUT = 2
         try:
@@ -174,3 +159,9 @@ def local_store(settings, tmp_path):
     settings.S3_BUCKET = ""
     settings.SNAPSHOT_LOCAL_DIR = tmp_path / "snapshots"
     return get_store()
+
+
+@pytest.fixture(params=["s3", "local"])
+def store(request):
+    """Each test runs against moto's S3 endpoint and against the local-folder store."""
+    return request.getfixturevalue("s3_store" if request.param == "s3" else "local_store")

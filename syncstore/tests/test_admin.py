@@ -1,40 +1,22 @@
 """The sync registry in the Django admin: what staff see and the operations they run."""
 
-import shutil
-
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from projects.models import Project
-from projects.tests.helpers import create_project
-from syncstore import operations, sync, userdb, workingcopy
-from syncstore.binding import bound_to_user
-from syncstore.models import SyncState
+from projects.tests.helpers import client_for, create_project
+from syncstore import operations, sync, workingcopy
 from syncstore.stores import get_store
+from syncstore.tests.helpers import (
+    another_machine_commits,
+    project_names,
+    registry,
+    write_without_push,
+)
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/syncstore/syncstate/"
-
-
-@pytest.fixture(params=["s3", "local"])
-def store(request):
-    return request.getfixturevalue("s3_store" if request.param == "s3" else "local_store")
-
-
-def registry(user):
-    return SyncState.objects.filter(user=user).first()
-
-
-def project_names(user):
-    with bound_to_user(user.pk):
-        return sorted(Project.objects.values_list("name", flat=True))
-
-
-def write_without_push(user, name):
-    with bound_to_user(user.pk):
-        Project.objects.create(name=name, aspect_ratio="9:16")
 
 
 def conflicts_url(user):
@@ -56,27 +38,11 @@ def run_action(client, action, *users):
 def make_conflict(user, client, tmp_path):
     """A stale machine's write is refused: the user is in conflict with one conflict copy."""
     create_project(client, "Shared")
-    stale = tmp_path / "stale-machine"
-    shutil.copytree(userdb.user_dir(user.pk), stale)
-    create_project(client, "Committed elsewhere")
-    userdb.forget_all()
-    shutil.rmtree(userdb.user_dir(user.pk))
-    shutil.copytree(stale, userdb.user_dir(user.pk))
+    another_machine_commits(user, client, tmp_path, "Committed elsewhere")
     write_without_push(user, "Stale write")
     assert sync.push(user.pk).status == "conflict"
     [copy] = operations.conflict_copies(user.pk)
     return copy["name"]
-
-
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user(username="staff", password="pw", is_staff=True)
-
-
-def client_for(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 # --- The changelist -----------------------------------------------------------------------
@@ -165,12 +131,7 @@ def test_force_push_warns_about_a_stale_copy_and_keeps_it(
     local_store, admin_client, alice, alice_client, tmp_path
 ):
     create_project(alice_client, "Shared")
-    aside = tmp_path / "aside"
-    shutil.copytree(userdb.user_dir(alice.pk), aside)
-    create_project(alice_client, "Newer")
-    userdb.forget_all()
-    shutil.rmtree(userdb.user_dir(alice.pk))
-    shutil.copytree(aside, userdb.user_dir(alice.pk))
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
 
     response = run_action(admin_client, "force_push", alice)
 

@@ -1,26 +1,25 @@
 """The ``resync`` and ``syncstatus`` management commands, on real stores (moto S3, a folder)."""
 
 import json
-import shutil
 from dataclasses import dataclass
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from projects.models import Project
 from projects.tests.helpers import create_project
 from syncstore import leases, operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
-from syncstore.models import SyncState
 from syncstore.stores import get_store
+from syncstore.tests.helpers import (
+    another_machine_commits,
+    new_machine,
+    project_names,
+    registry,
+    write_without_push,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["s3", "local"])
-def store(request):
-    return request.getfixturevalue("s3_store" if request.param == "s3" else "local_store")
 
 
 @pytest.fixture
@@ -48,37 +47,6 @@ def run(command, *args, fails=False, **options):
         return Run(out.getvalue(), err.getvalue(), str(info.value))
     call_command(command, *args, stdout=out, stderr=err, **options)
     return Run(out.getvalue(), err.getvalue())
-
-
-def registry(user):
-    return SyncState.objects.filter(user=user).first()
-
-
-def project_names(user):
-    with bound_to_user(user.pk):
-        return sorted(Project.objects.values_list("name", flat=True))
-
-
-def write_without_push(user, name):
-    """A write that reaches the working copy but no snapshot (as from a shell)."""
-    with bound_to_user(user.pk):
-        Project.objects.create(name=name, aspect_ratio="9:16")
-    assert workingcopy.read_state(user.pk).dirty
-
-
-def committed_elsewhere(user, client, tmp_path, name):
-    """Another machine commits ``name``; this machine's copy stays one version behind."""
-    aside = tmp_path / f"machine-a-{user.pk}"
-    shutil.copytree(userdb.user_dir(user.pk), aside)
-    create_project(client, name)
-    userdb.forget_all()
-    shutil.rmtree(userdb.user_dir(user.pk))
-    shutil.copytree(aside, userdb.user_dir(user.pk))
-
-
-def new_machine(data_dir):
-    userdb.forget_all()
-    shutil.rmtree(data_dir / "users", ignore_errors=True)
 
 
 # --- resync --push ------------------------------------------------------------------------
@@ -184,7 +152,7 @@ def test_force_push_commits_a_copy_with_no_recorded_write(store, alice, alice_cl
 
 def test_force_push_of_a_stale_copy_is_refused_as_a_conflict(store, alice, alice_client, tmp_path):
     create_project(alice_client, "Shared")
-    committed_elsewhere(alice, alice_client, tmp_path, "Newer")
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
 
     result = run("resync", "--user", "alice", "--push", "--force", fails=True)
 
@@ -198,7 +166,7 @@ def test_force_push_of_a_stale_copy_is_refused_as_a_conflict(store, alice, alice
 
 def test_pull_brings_a_copy_behind_another_machine_up_to_date(store, alice, alice_client, tmp_path):
     create_project(alice_client, "Good")
-    committed_elsewhere(alice, alice_client, tmp_path, "Newer")
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
     assert workingcopy.read_state(alice.pk).base_version == 1
 
     result = run("resync", "--user", "alice", "--pull")
@@ -227,7 +195,7 @@ def test_pull_of_a_stale_copy_with_unpushed_writes_keeps_them_and_says_conflict(
     store, alice, alice_client, tmp_path
 ):
     create_project(alice_client, "Shared")
-    committed_elsewhere(alice, alice_client, tmp_path, "Newer")
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
     write_without_push(alice, "Unpushed")
 
     result = run("resync", "--user", "alice", "--pull", fails=True)
@@ -265,7 +233,7 @@ def test_pull_when_the_store_is_down_fails_without_touching_the_copy(
     s3_store, s3_outage, alice, alice_client, tmp_path
 ):
     create_project(alice_client, "Good")
-    committed_elsewhere(alice, alice_client, tmp_path, "Newer")
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
 
     with s3_outage():
         result = run("resync", "--user", "alice", "--pull", fails=True)
@@ -489,7 +457,7 @@ def test_ensure_fresh_moving_unpushed_writes_aside_is_reported_as_a_conflict(
     local_store, alice, alice_client, tmp_path
 ):
     create_project(alice_client, "Shared")
-    committed_elsewhere(alice, alice_client, tmp_path, "Newer")
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
     write_without_push(alice, "Unpushed")
 
     with bound_to_user(alice.pk):
@@ -503,7 +471,7 @@ def test_a_recovered_read_failure_is_not_reported_as_failed_forever(
     s3_store, s3_outage, alice, alice_client, tmp_path
 ):
     create_project(alice_client, "Good")
-    committed_elsewhere(alice, alice_client, tmp_path, "Newer")
+    another_machine_commits(alice, alice_client, tmp_path, "Newer")
     with s3_outage():
         assert alice_client.get("/api/projects")["X-Sync-Status"] == "failed"
 

@@ -10,7 +10,6 @@ committed as a snapshot when it finishes.
 
 import asyncio
 import contextvars
-import sqlite3
 import threading
 
 import pytest
@@ -20,18 +19,16 @@ from django.db.models.signals import post_save
 from projects.models import Project
 from reeleditor.asgi import application
 from reeleditor.testing import AsgiSession
-from syncstore import snapshots, tracking, workingcopy
-from syncstore.binding import bound_to_user, current_binding
-from syncstore.models import SyncState
-from syncstore.stores import get_store
+from syncstore import tracking, workingcopy
+from syncstore.binding import current_binding
+from syncstore.tests.helpers import (
+    create_project_in_copy,
+    project_names,
+    registry,
+    snapshot_names,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-@pytest.fixture(autouse=True)
-def no_periodic_retry(settings):
-    # The background retry must not push (and clean) the copies these tests inspect.
-    settings.SYNC_RETRY_INTERVAL = 0
 
 
 class HeldWrite:
@@ -61,7 +58,7 @@ class HeldWrite:
 async def test_a_long_write_and_a_concurrent_read_keep_their_own_user(django_user_model):
     alice = await django_user_model.objects.acreate(username="alice")
     bob = await django_user_model.objects.acreate(username="bob")
-    await asyncio.to_thread(_create_project, bob, "Bob's match")
+    await asyncio.to_thread(create_project_in_copy, bob, "Bob's match")
     alice_session = await asyncio.to_thread(AsgiSession, alice)
     bob_session = await asyncio.to_thread(AsgiSession, bob)
 
@@ -94,8 +91,8 @@ async def test_a_long_write_and_a_concurrent_read_keep_their_own_user(django_use
         (alice.pk, f"userdb_{alice.pk}"),
     ]
 
-    assert await asyncio.to_thread(_project_names, alice) == ["Alice's long write"]
-    assert await asyncio.to_thread(_project_names, bob) == ["Bob's match"]
+    assert await asyncio.to_thread(project_names, alice) == ["Alice's long write"]
+    assert await asyncio.to_thread(project_names, bob) == ["Bob's match"]
 
 
 async def test_a_long_write_is_committed_although_reads_ran_meanwhile(
@@ -109,7 +106,7 @@ async def test_a_long_write_is_committed_although_reads_ran_meanwhile(
     """
     alice = await django_user_model.objects.acreate(username="alice")
     bob = await django_user_model.objects.acreate(username="bob")
-    await asyncio.to_thread(_create_project, bob, "Bob's match")
+    await asyncio.to_thread(create_project_in_copy, bob, "Bob's match")
     alice_session = await asyncio.to_thread(AsgiSession, alice)
     bob_session = await asyncio.to_thread(AsgiSession, bob)
 
@@ -152,14 +149,14 @@ async def test_a_long_write_is_committed_although_reads_ran_meanwhile(
 
     assert written.status == 201, written.body
     assert written.headers["x-sync-status"] == "ok"
-    row = await asyncio.to_thread(_registry_row, alice)
+    row = await asyncio.to_thread(registry, alice)
     assert (row.version, row.status) == (1, "ok")
     assert row.object_key.startswith(f"snapshots/{alice.pk}/0000000001-")
-    assert await asyncio.to_thread(_snapshot_names, row, tmp_path) == [held.name]
+    assert await asyncio.to_thread(snapshot_names, row, tmp_path) == [held.name]
     state = workingcopy.read_state(alice.pk)
     assert (state.base_version, state.dirty) == (1, False)
     # Bob's reads wrote nothing, so nothing was committed for him.
-    assert await asyncio.to_thread(_registry_row, bob) is None
+    assert await asyncio.to_thread(registry, bob) is None
 
 
 async def test_work_spawned_inside_a_tracked_context_reaches_the_same_tracker(
@@ -172,19 +169,19 @@ async def test_work_spawned_inside_a_tracked_context_reaches_the_same_tracker(
     with tracking.track_writes() as tracker:
 
         async def a_task():
-            await sync_to_async(_create_project, thread_sensitive=False)(in_task, "task")
+            await sync_to_async(create_project_in_copy, thread_sensitive=False)(in_task, "task")
 
         await asyncio.create_task(a_task())
-        await sync_to_async(_create_project)(in_sync_to_async, "sync_to_async")
+        await sync_to_async(create_project_in_copy)(in_sync_to_async, "sync_to_async")
         context = contextvars.copy_context()
         copied = threading.Thread(
-            target=context.run, args=(_create_project, in_copied_context, "copied context")
+            target=context.run, args=(create_project_in_copy, in_copied_context, "copied context")
         )
         copied.start()
         copied.join()
         # A bare thread starts with an empty context: it has no tracker, so its write is
         # not this tracker's to push, and marks the copy dirty on its own.
-        bare = threading.Thread(target=_create_project, args=(in_bare_thread, "bare thread"))
+        bare = threading.Thread(target=create_project_in_copy, args=(in_bare_thread, "bare thread"))
         bare.start()
         bare.join()
         assert tracking.current_tracker() is tracker
@@ -207,18 +204,18 @@ async def test_concurrent_contexts_on_one_loop_have_their_own_trackers(django_us
 
     async def long_write():
         with tracking.track_writes() as tracker:
-            await asyncio.to_thread(_create_project, alice, "long")
+            await asyncio.to_thread(create_project_in_copy, alice, "long")
             long_wrote.set()
             await short_done.wait()
             still_mine = tracking.current_tracker() is tracker
-            await asyncio.to_thread(_create_project, alice, "long, after the short one")
+            await asyncio.to_thread(create_project_in_copy, alice, "long, after the short one")
         return tracker, still_mine
 
     async def short_request():
         await long_wrote.wait()
         with tracking.track_writes() as tracker:
-            names = await asyncio.to_thread(_project_names, alice)  # alice's own read
-            await asyncio.to_thread(_create_project, bob, "short")
+            names = await asyncio.to_thread(project_names, alice)  # alice's own read
+            await asyncio.to_thread(create_project_in_copy, bob, "short")
         short_done.set()
         return tracker, names
 
@@ -254,36 +251,10 @@ async def test_many_interleaved_requests_never_cross_users(django_user_model):
         assert all(name.startswith(f"user{index}-") for name in names), names
 
     for index, user in enumerate(users):
-        names = await asyncio.to_thread(_project_names, user)
+        names = await asyncio.to_thread(project_names, user)
         assert sorted(names) == [f"user{index}-project{r}" for r in range(3)]
 
 
-def _create_project(user, name):
-    with bound_to_user(user.pk):
-        Project.objects.create(name=name, aspect_ratio="9:16")
-
-
-def _project_names(user):
-    with bound_to_user(user.pk):
-        return list(Project.objects.values_list("name", flat=True))
-
-
-def _registry_row(user):
-    return SyncState.objects.filter(user=user).first()
-
-
 def _registry_version(user):
-    row = _registry_row(user)
+    row = registry(user)
     return row.version if row else 0
-
-
-def _snapshot_names(row, tmp_path):
-    """The project names inside the committed snapshot object itself."""
-    packed, image = tmp_path / "check.z", tmp_path / "check.sqlite3"
-    get_store().get_file(row.object_key, packed)
-    snapshots.unpack(packed, row.checksum, image)
-    conn = sqlite3.connect(image)
-    try:
-        return sorted(name for (name,) in conn.execute("SELECT name FROM projects_project"))
-    finally:
-        conn.close()

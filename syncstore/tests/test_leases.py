@@ -15,19 +15,16 @@ import contextvars
 import fcntl
 import logging
 import os
-import queue
 import signal
-import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from syncstore import leases
@@ -41,6 +38,7 @@ from syncstore.leases import (
     lease,
 )
 from syncstore.models import SyncState
+from syncstore.tests.helpers import LineProcess, in_thread, registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,22 +46,6 @@ ROOT = Path(__file__).resolve().parents[2]
 GENEROUS = 10  # seconds: how long a test waits for something that should happen at once
 STARTUP = 60  # seconds: how long a holder process may take to start Django
 FOREIGN_TOKEN = "another-host:0badf00d:4242:0123456789abcdef"
-
-
-def in_thread(fn, *args, name: str = "helper", **kwargs) -> Future:
-    """Run ``fn`` in a new bare thread (a fresh context: no leases held there)."""
-    future = Future()
-
-    def run():
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        finally:
-            connections.close_all()  # this thread's own connections
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return future
 
 
 def take(user_id, **kwargs) -> float:
@@ -83,10 +65,6 @@ def times_out(user_id, **kwargs) -> float:
     with pytest.raises(LeaseTimeout), lease(user_id, **kwargs):
         pass
     return time.monotonic() - started
-
-
-def registry(user_id) -> SyncState:
-    return SyncState.objects.get(user_id=user_id)
 
 
 def wait_until(condition, timeout=GENEROUS) -> bool:
@@ -166,15 +144,6 @@ def another_machine(settings, tmp_path):
             settings.REELEDITOR_DATA_DIR = saved
 
     return machine
-
-
-@pytest.fixture
-def central_database():
-    """The path of this test's central database file (the root conftest makes it a file)."""
-    assert connection.vendor == "sqlite", "these tests share a SQLite central database file"
-    path = Path(connection.settings_dict["NAME"])
-    assert path.is_file(), f"the central test database is not a file: {path}"
-    return path
 
 
 # --- One machine: threads -------------------------------------------------------------
@@ -569,7 +538,7 @@ print("released", flush=True)
 """
 
 
-class HolderProcess:
+class HolderProcess(LineProcess):
     """A separate Django process that takes a user's lease and holds it."""
 
     def __init__(self, user_id, *, data_dir, central_database, ttl, log_path):
@@ -580,41 +549,17 @@ class HolderProcess:
             "DATABASE_URL": f"sqlite:///{central_database}",
             "LOG_LEVEL": "WARNING",
         }
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", HOLDER_SCRIPT, str(user_id), str(ttl)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        self._lines = queue.Queue()
-        # A reader thread, so a wedged holder fails the test instead of hanging it.
-        threading.Thread(target=self._read, daemon=True).start()
+        command = [sys.executable, "-c", HOLDER_SCRIPT, str(user_id), str(ttl)]
+        super().__init__(command, env=env, cwd=ROOT, log_path=log_path)
         words = self.expect("held", STARTUP)
         self.fence, self.token = int(words[1]), words[2]
 
-    def _read(self):
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
     def expect(self, word, timeout=GENEROUS) -> list[str]:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            line = None
+        line = self.next_line(timeout)
         assert line is not None and line.split()[0] == word, (
             f"holder process said {line!r}, expected {word!r}:\n{self.log()}"
         )
         return line.split()
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
 
     def let_go(self):
         self.process.stdin.close()
@@ -629,14 +574,11 @@ class HolderProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(GENEROUS)
-        for stream in (self.process.stdin, self.process.stdout):
-            if not stream.closed:
-                stream.close()
-        self._log.close()
+        self.close()
 
 
 @pytest.fixture
-def holder_process(central_database, data_dir, tmp_path):
+def holder_process(central_database_file, data_dir, tmp_path):
     """Start holder processes: ``holder_process(user_id, ttl=, data_dir=)``."""
     started = []
 
@@ -644,7 +586,7 @@ def holder_process(central_database, data_dir, tmp_path):
         holder = HolderProcess(
             user_id,
             data_dir=data_dir,
-            central_database=central_database,
+            central_database=central_database_file,
             ttl=ttl,
             log_path=tmp_path / f"holder-{len(started)}.log",
         )

@@ -15,18 +15,9 @@ from projects.tests.helpers import create_project, post_json
 from syncstore import sync, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
+from syncstore.tests.helpers import project_names
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_periodic_retry(settings):
-    settings.SYNC_RETRY_INTERVAL = 0
-
-
-def project_names(user):
-    with bound_to_user(user.pk):
-        return sorted(Project.objects.values_list("name", flat=True))
 
 
 @pytest.fixture

@@ -18,12 +18,9 @@ from projects.tests.helpers import create_project, post_json, upload
 from syncstore import leases, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SnapshotVersion, SyncState
+from syncstore.tests.helpers import another_machine_commits, registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def registry(user):
-    return SyncState.objects.get(user=user)
 
 
 def committed_names(user, data_dir):
@@ -32,17 +29,6 @@ def committed_names(user, data_dir):
     shutil.rmtree(userdb.users_dir(), ignore_errors=True)
     with bound_to_user(user.pk):
         return sorted(Project.objects.values_list("name", flat=True))
-
-
-def another_machine_commits(user, client, tmp_path, name):
-    """Commit ``name`` as if from another machine, leaving this machine's copy behind."""
-    here = tmp_path / "this-machine"
-    userdb.forget_all()
-    shutil.copytree(userdb.user_dir(user.pk), here)
-    create_project(client, name)
-    userdb.forget_all()
-    shutil.rmtree(userdb.user_dir(user.pk))
-    shutil.copytree(here, userdb.user_dir(user.pk))
 
 
 # --- 1. One fenced writer across machines --------------------------------------------

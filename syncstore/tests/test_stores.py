@@ -23,11 +23,6 @@ def snapshot_key(user_id=12, version=3):
     return f"snapshots/{user_id}/{version:010d}-{uuid.uuid4().hex}.sqlite3.z"
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request):
-    return request.getfixturevalue(f"{request.param}_store")
-
-
 @pytest.fixture
 def payload(tmp_path):
     path = tmp_path / "upload.sqlite3.z"

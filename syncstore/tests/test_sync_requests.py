@@ -1,7 +1,6 @@
 """Durability through real requests: snapshots in a real S3 endpoint (moto) or a folder."""
 
 import shutil
-import sqlite3
 
 import pytest
 
@@ -9,42 +8,10 @@ from projects.models import Project
 from projects.tests.helpers import create_project, post_json
 from syncstore import operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
-from syncstore.models import SyncState
 from syncstore.stores import get_store
+from syncstore.tests.helpers import new_machine, project_names, registry, snapshot_names
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["s3", "local"])
-def store(request):
-    """Each test runs against moto's S3 endpoint and against the local-folder store."""
-    return request.getfixturevalue("s3_store" if request.param == "s3" else "local_store")
-
-
-def registry(user):
-    return SyncState.objects.filter(user=user).first()
-
-
-def project_names(user):
-    with bound_to_user(user.pk):
-        return sorted(Project.objects.values_list("name", flat=True))
-
-
-def new_machine(data_dir):
-    """Forget everything this machine had: working copies, state, open aliases."""
-    userdb.forget_all()
-    shutil.rmtree(data_dir / "users", ignore_errors=True)
-
-
-def snapshot_names(row, tmp_path):
-    """The project names inside the committed snapshot object itself."""
-    packed, image = tmp_path / "check.z", tmp_path / "check.sqlite3"
-    get_store().get_file(row.object_key, packed)
-    from syncstore import snapshots
-
-    snapshots.unpack(packed, row.checksum, image)
-    with sqlite3.connect(image) as conn:
-        return sorted(name for (name,) in conn.execute("SELECT name FROM projects_project"))
 
 
 def test_a_fresh_user_is_at_version_0_and_the_first_write_commits_version_1(

@@ -10,7 +10,6 @@ being committed is never marked clean.
 import asyncio
 import contextvars
 import threading
-from concurrent.futures import Future
 
 import pytest
 from django.db import IntegrityError, connections, transaction
@@ -19,16 +18,11 @@ from projects.models import Project
 from syncstore import operations, snapshots, sync, tracking, userdb, workingcopy
 from syncstore.binding import bound_to_user, current_binding
 from syncstore.models import SyncState
+from syncstore.tests.helpers import in_thread
 
 pytestmark = pytest.mark.django_db
 
 GENEROUS = 10  # seconds: how long a test waits for something that should happen at once
-
-
-@pytest.fixture(autouse=True)
-def no_periodic_retry(settings):
-    # The background retry must not push (and clean) the copies these tests inspect.
-    settings.SYNC_RETRY_INTERVAL = 0
 
 
 @pytest.mark.parametrize(
@@ -97,20 +91,6 @@ def _create(name, aspect_ratio="9:16"):
 
 def _names():
     return sorted(Project.objects.values_list("name", flat=True))
-
-
-def in_thread(fn, *args, **kwargs) -> Future:
-    """Run ``fn`` in a new bare thread (a fresh context: no binding, no tracker)."""
-    future = Future()
-
-    def run():
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
 
 
 def test_the_execute_wrapper_is_installed_once_on_user_connections_only(alice):

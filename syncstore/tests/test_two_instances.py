@@ -9,20 +9,16 @@ version, and each instance sees the other's committed writes on its very next re
 
 import json
 import os
-import queue
-import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from projects.tests.helpers import post_json
-from syncstore import operations, snapshots, workingcopy
+from syncstore import operations, workingcopy
 from syncstore.models import SyncState
-from syncstore.stores import get_store
+from syncstore.tests.helpers import LineProcess, registry, snapshot_names
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,46 +27,21 @@ INSTANCE_SCRIPT = Path(__file__).with_name("instance.py")
 ANSWER_TIMEOUT = 60
 
 
-class Instance:
+class Instance(LineProcess):
     """A running ``instance.py``: send it one command, get its one-line JSON answer."""
 
     def __init__(self, env, log_path):
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, str(INSTANCE_SCRIPT)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            bufsize=1,
+        super().__init__(
+            [sys.executable, str(INSTANCE_SCRIPT)], env=env, cwd=ROOT, log_path=log_path
         )
-        self._answers = queue.Queue()
-        # A reader thread, so a wedged instance fails the test instead of hanging it.
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self._answers.put(line)
-        self._answers.put(None)  # the process ended
 
     def __call__(self, command):
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        try:
-            line = self._answers.get(timeout=ANSWER_TIMEOUT)
-        except queue.Empty:
-            line = None
+        self.send(command)
+        line = self.next_line(ANSWER_TIMEOUT)
         assert line is not None, f"instance B gave no answer to {command!r}:\n{self.log()}"
         answer = json.loads(line)
         assert "error" not in answer, f"{command!r}: {answer['error']}\n{self.log()}"
         return answer
-
-    def log(self):
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self):
         try:
@@ -85,28 +56,14 @@ class Instance:
             self._log.close()
 
 
-@pytest.fixture(autouse=True)
-def no_periodic_retry(settings):
-    settings.SYNC_RETRY_INTERVAL = 0
-
-
 @pytest.fixture
-def central_database():
-    """The path of this test's central database file (the root conftest makes it a file)."""
-    assert connection.vendor == "sqlite", "these tests share a SQLite central database file"
-    path = Path(connection.settings_dict["NAME"])
-    assert path.is_file(), f"the central test database is not a file: {path}"
-    return path
-
-
-@pytest.fixture
-def instance_b(transactional_db, s3_store, settings, central_database, tmp_path):
+def instance_b(transactional_db, s3_store, settings, central_database_file, tmp_path):
     data_dir = tmp_path / "instance-b"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reeleditor.settings",
         "REELEDITOR_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{central_database}",
+        "DATABASE_URL": f"sqlite:///{central_database_file}",
         "S3_BUCKET": settings.S3_BUCKET,
         "S3_ENDPOINT_URL": settings.S3_ENDPOINT_URL,
         "S3_REGION": settings.S3_REGION,
@@ -134,24 +91,6 @@ def names(projects_json):
     """
     projects = sorted(projects_json["projects"], key=lambda p: (p["created_at"], p["id"]))
     return [p["name"] for p in projects]
-
-
-def registry(user):
-    return SyncState.objects.get(user=user)
-
-
-def snapshot_names(row, tmp_path):
-    packed, image = tmp_path / "check.z", tmp_path / "check.sqlite3"
-    get_store().get_file(row.object_key, packed)
-    snapshots.unpack(packed, row.checksum, image)
-    conn = sqlite3.connect(image)
-    try:
-        return [
-            name
-            for (name,) in conn.execute("SELECT name FROM projects_project ORDER BY created_at, id")
-        ]
-    finally:
-        conn.close()
 
 
 def create_on_a(client, name):

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
 from dataclasses import asdict
@@ -26,15 +25,10 @@ from projects.models import Project
 from syncstore import changecounter, snapshots, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.filelock import LockTimeout
+from syncstore.tests.helpers import in_thread
 from syncstore.workingcopy import CopyState
 
 GENEROUS = 10  # seconds
-
-
-@pytest.fixture(autouse=True)
-def no_periodic_retry(settings):
-    # The background retry must not push (and clean) the copies these tests inspect.
-    settings.SYNC_RETRY_INTERVAL = 0
 
 
 def _restart():
@@ -71,19 +65,6 @@ def _clean_at(user_id, version):
 def _stored(state):
     """The fields ``working.json`` stores, less the time it was written."""
     return {k: v for k, v in asdict(state).items() if k not in ("updated_at", "live_changes")}
-
-
-def in_thread(fn, *args, **kwargs) -> Future:
-    future = Future()
-
-    def run():
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
 
 
 # --- No copy, new copies, the counter --------------------------------------------------

@@ -21,9 +21,7 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,11 +29,12 @@ from pathlib import Path
 
 import requests
 
+from syncstore.tests.helpers import free_port, run_manage, start_daphne
+
 # FAULT_APP_ROOT: run the instances from another checkout (to show a suite fails on an
 # older release); the test process itself always runs this tree.
 ROOT = Path(os.environ.get("FAULT_APP_ROOT") or Path(__file__).resolve().parents[3])
 START_TIMEOUT = 60.0
-MANAGE_TIMEOUT = 120.0
 # The developer's shell must not configure the processes under test.
 _APP_ENV_PREFIXES = (
     "AWS_",
@@ -52,12 +51,6 @@ _APP_ENV_PREFIXES = (
     "MAX_",
 )
 _APP_ENV_NAMES = ("REDIS_URL", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LOG_LEVEL")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def base_environment(database_url: str, data_dir: Path | str) -> dict[str, str]:
@@ -92,21 +85,7 @@ def manage(
         if data_dir is None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="manage-"))
         full_env = {**base_environment(database_url, data_dir), **(env or {})}
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            cwd=ROOT,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=MANAGE_TIMEOUT,
-            check=False,
-        )
-    if check and result.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-        )
-    return result
+        return run_manage(*args, env=full_env, cwd=ROOT, check=check)
 
 
 def migrate(database_url: str) -> None:
@@ -237,29 +216,13 @@ class AppInstance:
         if self.port is None:
             self.port = free_port()
         self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(
-                f"\n--- {self.name}: start #{self.starts}, daphne on port {self.port}\n".encode()
-            )
-            log.flush()
-            # Output goes to a file: an unread pipe fills up and blocks the server.
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "reeleditor.asgi:application",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        self.process = start_daphne(
+            self.port,
+            env=self.env,
+            cwd=ROOT,
+            log_path=self.log_path,
+            banner=f"\n--- {self.name}: start #{self.starts}, daphne on port {self.port}",
+        )
         return self
 
     def wait_until_up(self, timeout: float = START_TIMEOUT) -> AppInstance:
