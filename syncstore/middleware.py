@@ -2,6 +2,7 @@
 
 import logging
 from contextlib import ExitStack
+from functools import partial
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -9,7 +10,7 @@ from django.urls import Resolver404, resolve
 
 from reeleditor.jsonapi import ApiError, error_response
 
-from . import leases, retry, sync
+from . import leases, retention, retry, sync
 from .binding import bound_to_user
 from .tracking import track_writes
 
@@ -141,11 +142,17 @@ class SyncMiddleware:
             if deferred is not None and deferred.lease is not None:
                 stack.enter_context(leases.adopted(deferred.lease))
                 also = [user_id]
-            results = sync.push_written(tracker, also=also)
+            with sync.cleanup_later() as cleanup:
+                results = sync.push_written(tracker, also=also)
         # Only what this request wrote decides its answer: earlier unpushed writes that
         # were pushed along (and perhaps refused) are the account's story, not this one's.
         own = {uid: result for uid, result in results.items() if uid in tracker.user_ids}
-        return self._answer(response, user_id, own, stale)
+        response = self._answer(response, user_id, own, stale)
+        if cleanup:
+            # Retention cleanup is no part of the answer: it runs once the response has
+            # been sent (Django closes it then), off the write's path.
+            response._resource_closers.append(partial(retention.collect_all, cleanup))
+        return response
 
     def _freshen_for_read(self, request, user_id) -> bool:
         try:

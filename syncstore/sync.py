@@ -25,6 +25,7 @@ import signal
 import time
 import uuid
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import changecounter, leases, mediagc, snapshots, userdb, workingcopy
+from . import changecounter, leases, mediagc, retention, snapshots, userdb, workingcopy
 from .binding import bound_to_user
 from .filelock import LockTimeout
 from .models import SnapshotVersion, SyncState
@@ -436,11 +437,35 @@ def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
     _crash_point("after_commit")
     workingcopy.mark_committed(user_id, row.version + 1, packed.changes, row.incarnation)
     _record_ok(user_id)
-    collect_garbage(user_id, row.version + 1)
+    _cleanup(user_id, row.version + 1)
     logger.info(
         "committed user %s version %s (%s bytes)", user_id, row.version + 1, packed.size_bytes
     )
     return SyncResult(user_id, Status.OK, row.version + 1)
+
+
+# Where a request collects the cleanups its pushes leave (run after its answer is
+# sent); outside a request, cleanup runs at once.
+_deferred_cleanup: ContextVar[list | None] = ContextVar("reeleditor_deferred_cleanup", default=None)
+
+
+@contextmanager
+def cleanup_later():
+    """Collect the retention cleanups of the pushes in the block; yields their list."""
+    pending = []
+    token = _deferred_cleanup.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred_cleanup.reset(token)
+
+
+def _cleanup(user_id: int, committed: int) -> None:
+    pending = _deferred_cleanup.get()
+    if pending is None:
+        retention.collect(user_id, committed)
+    else:
+        pending.append((user_id, committed))
 
 
 def _upload_with_backoff(key: str, path: Path) -> None:
@@ -500,27 +525,6 @@ def _refuse_ahead(user_id, state, row) -> SyncResult:
     record_failure(user_id, message)
     logger.error("user %s: %s", user_id, message)
     return SyncResult(user_id, Status.FAILED, row.version, message)
-
-
-def oldest_retained(committed: int) -> int:
-    """The oldest version kept for restore when ``committed`` is the latest."""
-    return max(1, committed - settings.SNAPSHOT_RETENTION + 1)
-
-
-def collect_garbage(user_id: int, committed: int) -> None:
-    """Drop snapshot objects (and their history rows) older than the retention."""
-    oldest_kept = oldest_retained(committed)
-    store = get_store()
-    try:
-        for key in store.list_keys(snapshot_prefix(user_id)):
-            version = version_of_key(key)
-            if version is not None and version < oldest_kept:
-                store.delete(key)
-    except StoreError as exc:  # old versions wait for the next commit
-        logger.warning("garbage collection for user %s postponed: %s", user_id, exc)
-        return
-    SnapshotVersion.objects.filter(user_id=user_id, version__lt=oldest_kept).delete()
-    mediagc.sweep(user_id, oldest_kept)
 
 
 # --- Conflict copies ----------------------------------------------------------------------
@@ -615,7 +619,7 @@ def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
         result = results.get(user_id)
         if result is not None and result.ok:  # the deletion is in this committed version
             mediagc.record_dropped(user_id, names, result.version)
-            mediagc.sweep(user_id, oldest_retained(result.version))
+            _cleanup(user_id, result.version)  # may remove them at once (retention 1)
     return results
 
 

@@ -424,3 +424,38 @@ def test_an_upload_refused_for_a_stale_copy_is_a_503_not_someone_elses_409(
     assert response.status_code == 503
     assert response.json()["code"] == "sync_unavailable"
     assert response["X-Sync-Status"] == "pending"
+
+
+def test_a_writes_path_to_its_answer_costs_one_store_request(
+    local_store, alice, alice_client, settings, monkeypatch
+):
+    """Retention cleanup (old objects, history rows, media) runs once the answer is sent."""
+    from syncstore import retention
+    from syncstore.stores import LocalSnapshotStore
+
+    settings.SNAPSHOT_RETENTION = 2
+    project_id = create_project(alice_client, "Game")["id"]
+    for i in range(3):
+        post_json(alice_client, f"/api/projects/{project_id}", {"name": f"v{i}"}, "patch")
+    calls = []
+    for method in ("put_file", "get_file", "delete", "list_keys", "exists"):
+        real = getattr(LocalSnapshotStore, method)
+
+        def spy(self, *args, _real=real, _name=method, **kwargs):
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(LocalSnapshotStore, method, spy)
+    real_collect_all = retention.collect_all
+
+    def after_the_answer(pending):
+        calls.append("-- answer sent --")
+        real_collect_all(pending)
+
+    monkeypatch.setattr(retention, "collect_all", after_the_answer)
+    response = post_json(alice_client, f"/api/projects/{project_id}", {"name": "v9"}, "patch")
+
+    assert response["X-Sync-Status"] == "ok"
+    assert calls[: calls.index("-- answer sent --")] == ["put_file"]
+    assert "delete" in calls[calls.index("-- answer sent --") :]
+    assert len(local_store.list_keys(sync.snapshot_prefix(alice.pk))) == 2
