@@ -8,8 +8,9 @@ import functools
 import json
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseForbidden, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.csrf import csrf_failure as django_csrf_failure
 
@@ -78,13 +79,27 @@ def json_body(request) -> dict:
     return data
 
 
+SECURE_COOKIES_OVER_HTTP = (
+    "This site sends its cookies over HTTPS only (SECURE_COOKIES is on, the default when "
+    "DJANGO_DEBUG is false), but this request came over plain HTTP, so the browser never "
+    "sent the CSRF cookie back. Open the site with https:// (behind a TLS proxy, make it "
+    "send X-Forwarded-Proto), or set SECURE_COOKIES=false for a plain-HTTP deployment."
+)
+
+
 def csrf_failure(request, reason=""):
+    # The common production mistake: secure-only cookies on a plain-HTTP deployment
+    # make every form fail with a bare CSRF page; say what is wrong instead.
+    insecure = settings.CSRF_COOKIE_SECURE and not request.is_secure()
     if request.path.startswith("/api/"):
-        return error_response(
-            "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.",
-            "csrf_failed",
-            403,
+        message = (
+            SECURE_COOKIES_OVER_HTTP
+            if insecure
+            else "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken."
         )
+        return error_response(message, "csrf_failed", 403)
+    if insecure:
+        return HttpResponseForbidden(SECURE_COOKIES_OVER_HTTP, content_type="text/plain")
     return django_csrf_failure(request, reason=reason)
 
 

@@ -5,7 +5,7 @@ from django.urls import include, path
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
 
-from . import accounts
+from . import accounts, health
 from .jsonapi import install_error_handlers
 
 urlpatterns = [
@@ -18,6 +18,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]
 
 install_error_handlers(globals())
