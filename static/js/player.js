@@ -1,0 +1,233 @@
+// The player both editors share: play and pause, seeking, frame steps, the timecode,
+// the scrub bar and one key map, on a <video> and the transport bar
+// (templates/projects/_transport.html, which also shows the keys).
+//
+// Keys (on the whole page):
+//   Space              play / pause
+//   ← / →              one frame back / forward
+//   Shift + ← / →      one second back / forward
+//   Home / End         the start / the end (of the trimmed clip, in framing)
+// Not while typing in a field, not with Alt, Ctrl or Meta, not while a dialog is open.
+// A focused slider other than the scrub bar (the trim sliders) keeps its own arrows,
+// Home and End; an element that handles a key itself (the crop box, a highlight's
+// ellipse) stops it before it gets here.
+//
+//   const player = createPlayer({ video, playButton, backButton, forwardButton, scrubber,
+//                                 timecode, fps, duration, onTime: (t) => draw(t) });
+//   player.seek(1.5);
+
+import { clamp } from "/static/js/util.js";
+
+/** 0:01.25: minutes, seconds to the hundredth. */
+export function formatTime(t) {
+  const m = Math.floor(t / 60);
+  return `${m}:${(t - m * 60).toFixed(2).padStart(5, "0")}`;
+}
+
+const TEXT_INPUTS = new Set(["text", "number", "search", "email", "password", "url", "tel", "file"]);
+
+function typingInto(target) {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target.isContentEditable || target.tagName === "TEXTAREA" || target.tagName === "SELECT") {
+    return true;
+  }
+  return target.tagName === "INPUT" && TEXT_INPUTS.has(target.type);
+}
+
+const isSpace = (event) => event.key === " " || event.code === "Space";
+const dialogOpen = () => document.querySelector("dialog[open]") !== null;
+
+// The keys that move the playhead (Space is separate: it toggles, once per press).
+const MOVES = {
+  ArrowLeft: (player, shift) => (shift ? player.stepSeconds(-1) : player.stepFrames(-1)),
+  ArrowRight: (player, shift) => (shift ? player.stepSeconds(1) : player.stepFrames(1)),
+  Home: (player) => player.toStart(),
+  End: (player) => player.toEnd(),
+};
+
+/**
+ * @param {object} options
+ *   video, playButton, backButton, forwardButton, scrubber (input type=range), timecode
+ *   fps(), duration(): of what plays now (seconds)
+ *   ready(): whether there is something to play (default: always)
+ *   range(): {start, end}: playing starts at start (again once at the end), stops at end
+ *     (default: the whole video)
+ *   rateAt(t): the playback rate at t (default 1)
+ *   onTime(t): bring the page's own views to time t (each frame shown, each seek)
+ *   keys: {key: (event) => void}: the page's own keys, under the same conditions
+ */
+export function createPlayer(options) {
+  const { video, playButton, scrubber, timecode, fps, duration } = options;
+  const ready = options.ready || (() => true);
+  const range = options.range || (() => ({ start: 0, end: duration() }));
+  const rateAt = options.rateAt || (() => 1);
+  const onTime = options.onTime || (() => {});
+  const pageKeys = options.keys || {};
+  const byFrame = typeof video.requestVideoFrameCallback === "function";
+  let scrubbing = false; // the scrub bar's thumb is held: do not move it under the pointer
+  let frameRequest = 0;
+
+  const now = () => video.currentTime || 0;
+
+  /** Bring the timecode, the scrub bar and the page's views to time t. */
+  function refresh(t = now()) {
+    if (!ready()) return;
+    timecode.textContent = `${formatTime(t)} / ${formatTime(duration())}`;
+    if (!scrubbing) scrubber.value = String(t);
+    onTime(t);
+  }
+
+  // While playing: stop at the end of the range, play at the rate of the moment.
+  function keepInRange(t) {
+    if (video.paused || !ready()) return;
+    const { end } = range();
+    if (t >= end) {
+      video.pause();
+      video.currentTime = end;
+    }
+    const rate = rateAt(t);
+    if (video.playbackRate !== rate) video.playbackRate = rate;
+  }
+
+  // Each frame shown while playing (the preview follows exactly what is on screen).
+  function onFrame(_now, meta) {
+    frameRequest = 0;
+    const t = meta && typeof meta.mediaTime === "number" ? meta.mediaTime : now();
+    keepInRange(t);
+    refresh(t);
+    if (!video.paused && !video.ended) scheduleFrame();
+  }
+
+  function scheduleFrame() {
+    if (frameRequest) return;
+    frameRequest = byFrame
+      ? video.requestVideoFrameCallback(onFrame)
+      : requestAnimationFrame(() => onFrame(0, null));
+  }
+
+  function cancelFrame() {
+    if (!frameRequest) return;
+    if (byFrame) video.cancelVideoFrameCallback(frameRequest);
+    else cancelAnimationFrame(frameRequest);
+    frameRequest = 0;
+  }
+
+  function showPlaying() {
+    const playing = !video.paused && !video.ended;
+    playButton.setAttribute("aria-label", playing ? "Pause" : "Play");
+    playButton.setAttribute("aria-pressed", String(playing));
+  }
+
+  const player = {
+    refresh,
+    now,
+
+    togglePlay() {
+      if (!ready()) return;
+      if (video.paused || video.ended) {
+        const { start, end } = range();
+        const t = now();
+        if (video.ended || t >= end - 0.5 / fps() || t < start) video.currentTime = start;
+        video.play().catch(() => {});
+      } else {
+        video.pause();
+      }
+    },
+
+    /** Go to time t (clamped to the video). */
+    seek(t) {
+      if (!ready()) return;
+      const target = clamp(t, 0, duration());
+      video.currentTime = target;
+      refresh(target);
+    },
+
+    /** Pause and move by n frames. */
+    stepFrames(n) {
+      if (!ready()) return;
+      video.pause();
+      player.seek((Math.round(now() * fps()) + n) / fps());
+    },
+
+    /** Pause and move by n seconds. */
+    stepSeconds(n) {
+      if (!ready()) return;
+      video.pause();
+      player.seek(now() + n);
+    },
+
+    toStart() {
+      if (!ready()) return;
+      video.pause();
+      player.seek(range().start);
+    },
+
+    toEnd() {
+      if (!ready()) return;
+      video.pause();
+      player.seek(range().end);
+    },
+  };
+
+  video.addEventListener("play", () => {
+    showPlaying();
+    cancelFrame(); // a request left from before may never come: ask again
+    scheduleFrame();
+  });
+  video.addEventListener("pause", () => {
+    showPlaying();
+    refresh();
+  });
+  video.addEventListener("ended", showPlaying);
+  for (const name of ["seeked", "loadeddata", "loadedmetadata"]) {
+    video.addEventListener(name, () => refresh());
+  }
+  video.addEventListener("timeupdate", () => {
+    keepInRange(now());
+    if (video.paused) refresh();
+  });
+
+  playButton.addEventListener("click", () => player.togglePlay());
+  options.backButton.addEventListener("click", () => player.stepFrames(-1));
+  options.forwardButton.addEventListener("click", () => player.stepFrames(1));
+
+  scrubber.addEventListener("pointerdown", () => {
+    scrubbing = true;
+    video.pause();
+  });
+  for (const name of ["pointerup", "pointercancel", "change"]) {
+    scrubber.addEventListener(name, () => {
+      scrubbing = false;
+    });
+  }
+  scrubber.addEventListener("input", () => {
+    video.pause();
+    player.seek(Number(scrubber.value));
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (!ready() || event.defaultPrevented || dialogOpen()) return;
+    if (event.altKey || event.ctrlKey || event.metaKey || typingInto(event.target)) return;
+    if (isSpace(event)) {
+      event.preventDefault(); // not a page scroll, not a click on the focused button
+      if (!event.repeat) player.togglePlay();
+    } else if (MOVES[event.key]) {
+      const target = event.target;
+      const slider = target instanceof HTMLInputElement && target.type === "range";
+      if (slider && target !== scrubber) return; // the trim sliders move themselves
+      event.preventDefault();
+      MOVES[event.key](player, event.shiftKey);
+    } else if (pageKeys[event.key]) {
+      pageKeys[event.key](event);
+    }
+  });
+  // Space on a focused button would also "click" it on key up.
+  document.addEventListener("keyup", (event) => {
+    if (isSpace(event) && event.target instanceof HTMLButtonElement && ready() && !dialogOpen()) {
+      event.preventDefault();
+    }
+  });
+
+  showPlaying();
+  return player;
+}
