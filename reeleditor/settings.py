@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request ids, request metrics (reeleditor/observability.py).
+    "reeleditor.observability.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -274,10 +276,29 @@ if not DEBUG:
 
 CSRF_FAILURE_VIEW = "reeleditor.jsonapi.csrf_failure"
 
+# --- Observability -----------------------------------------------------------------
+# /metrics (Prometheus text format) needs "Authorization: Bearer <METRICS_TOKEN>" when set.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+# LOG_FORMAT=json: one JSON object per line with request_id, user_id and job_id.
+LOG_FORMAT = env("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "reeleditor.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(levelname)s %(name)s %(message)s"},
+        "json": {"()": "reeleditor.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

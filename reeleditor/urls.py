@@ -5,7 +5,7 @@ from django.urls import include, path
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
 
-from . import accounts, health
+from . import accounts, health, observability
 from .jsonapi import install_error_handlers
 
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
 ]
 
 install_error_handlers(globals())

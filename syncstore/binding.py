@@ -51,6 +51,10 @@ def current_binding() -> UserBinding:
     return binding
 
 
+def current_binding_or_none() -> UserBinding | None:
+    return _current.get()
+
+
 def current_user_id() -> int:
     return current_binding().user_id
 

@@ -52,6 +52,8 @@ from django.db import DatabaseError, IntegrityError, connections
 from django.db.models import F, Q
 from django.utils import timezone
 
+from reeleditor import observability
+
 logger = logging.getLogger(__name__)
 
 # Waiting polls with a short, growing, jittered sleep: quick hand-over when the holder
@@ -203,6 +205,7 @@ class Lease:
             local.release()
             raise
         held._renewer.start()
+        observability.LEASE_WAIT_SECONDS.observe(time.monotonic() - started)
         logger.debug("acquired lease for user %s (fence %s)", user_id, held.fence)
         return held
 

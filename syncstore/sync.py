@@ -34,6 +34,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from reeleditor import observability
+
 from . import changecounter, leases, mediagc, retention, snapshots, userdb, workingcopy
 from .binding import bound_to_user
 from .filelock import LockTimeout
@@ -399,6 +401,13 @@ def push(user_id: int) -> SyncResult:
     does from before its write until after its push): the lease's fencing number is
     part of the commit, so a writer whose lease was taken over can never commit.
     """
+    started = time.perf_counter()
+    result = _push(user_id)
+    observability.record_push(result.status, time.perf_counter() - started)
+    return result
+
+
+def _push(user_id: int) -> SyncResult:
     with leases.lease(user_id) as lease, _locked_copy(user_id):
         state = _resolve_pending(user_id, workingcopy.read_state(user_id))
         row = ensure_row(user_id)

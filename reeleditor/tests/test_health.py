@@ -1,5 +1,7 @@
 """Liveness and readiness answer without a session, and readiness names what failed."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -48,3 +50,59 @@ def test_secure_cookies_over_plain_http_say_why_sign_in_fails(settings, alice):
     api = client.post("/api/projects", {}, content_type="application/json")
     assert api.status_code == 403
     assert "https://" in api.json()["error"]
+
+
+def test_metrics_count_requests_pushes_and_the_deployments_jobs(alice_client, local_store):
+    from projects.tests.helpers import create_project
+
+    create_project(alice_client, "Game")
+    text = Client().get("/metrics").content.decode()
+    assert 'reeleditor_request_seconds_count{method="POST",route="api-projects",status="2xx"}' in (
+        text
+    )
+    assert 'reeleditor_pushes_total{outcome="ok"}' in text
+    assert "reeleditor_lease_wait_seconds_count" in text
+    assert "reeleditor_export_queue_depth 0.0" in text
+    assert 'reeleditor_sync_users{status="ok"} 1.0' in text
+
+
+def test_metrics_can_require_a_token(settings):
+    settings.METRICS_TOKEN = "s3cret"
+    assert Client().get("/metrics").status_code == 403
+    ok = Client().get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+
+
+def test_each_response_carries_its_request_id_and_log_lines_carry_it(
+    alice, alice_client, local_store
+):
+    import logging
+
+    from reeleditor.logs import ContextFilter, JsonFormatter
+
+    given = alice_client.get("/api/projects", headers={"X-Request-ID": "abc-123"})
+    assert given["X-Request-ID"] == "abc-123"
+    made = alice_client.get("/api/projects")["X-Request-ID"]
+    assert len(made) == 32 and made != "abc-123"
+
+    # A line logged while serving a write names the request and the user.
+    lines = []
+    handler = logging.Handler()
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter())
+    handler.emit = lambda record: lines.append(handler.format(record))
+    sync_logger = logging.getLogger("syncstore.sync")
+    sync_logger.addHandler(handler)
+    try:
+        alice_client.post(
+            "/api/projects",
+            {"name": "Cup", "aspect_ratio": "9:16"},
+            content_type="application/json",
+            headers={"X-Request-ID": "write-7"},
+        )
+    finally:
+        sync_logger.removeHandler(handler)
+    [committed] = [json.loads(line) for line in lines if "committed user" in line]
+    assert committed["request_id"] == "write-7"
+    assert committed["user_id"] == alice.pk
+    assert committed["level"] == "INFO"
