@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from projects.models import Project
 
-from . import progress
+from . import progress, queueing
 from .models import ExportJob
 
 logger = logging.getLogger(__name__)
@@ -119,9 +119,7 @@ def _check_upscaling_available() -> None:
 
 
 def enqueue(job_id) -> None:
-    from . import runner
-
-    runner.submit(job_id)
+    queueing.submit(job_id)
 
 
 def cancel(job: ExportJob) -> ExportJob:
@@ -208,7 +206,12 @@ def _requeue_if_stranded(job: ExportJob) -> None:
 
 
 def sweep_lost_jobs() -> int:
-    """Mark every job whose worker went away (run by workers when they start, and on read)."""
+    """Mark every job whose worker went away; returns how many.
+
+    Run when a worker starts (a Celery worker is ready, this process starts its export
+    pool): what was processing on a worker that went away is found at once, not only
+    when someone next looks at it.
+    """
     limit = timezone.now() - timedelta(seconds=settings.EXPORT_STALE_AFTER)
     stale = ExportJob.objects.filter(status=Status.PROCESSING, heartbeat_at__lt=limit)
     return sum(mark_if_lost(job) for job in stale)

@@ -2,24 +2,11 @@
 
 The pipelines are plain functions over local files and these specs; they know nothing
 of jobs, users, databases or storage, so they can be tested and benchmarked alone.
+How they fail is in :mod:`exports.errors`.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-
-class RenderError(Exception):
-    """A render failed for a reason a user can be told (``message``) and a ``code``."""
-
-    def __init__(self, message: str, code: str = "render_failed"):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class RenderCancelled(Exception):
-    """``should_cancel`` said stop; the partial output has been removed."""
-
 
 # progress(done, total, phase): done/total in frames, phase a short word for the UI
 ProgressCallback = Callable[[int, int, str], None]
@@ -63,3 +50,15 @@ class RenderResult:
     frame_count: int
     size_bytes: int
     has_audio: bool
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """A plain copy of a ``projects.HighlightRegion`` row (times in s, working-video px)."""
+
+    start: float
+    end: float
+    effect: str
+    color: str
+    stroke_width: int
+    keyframes: list

@@ -5,9 +5,8 @@ job runs once even if queued twice), fetches the sources, renders with progress,
 uploads the result to media storage, finalizes it durably, and only then marks the job
 complete. The claim numbers the attempt, and every later write is a compare-and-set on
 (processing, that attempt): a worker that stalled until its job was marked lost and
-retried cannot overwrite the newer attempt's progress or outcome. With ``REDIS_URL``
-set, jobs go to Celery (workers may be other machines, GPU machines for AI upscaling);
-otherwise to a small thread pool in this process.
+retried cannot overwrite the newer attempt's progress or outcome. Where it runs (a
+Celery worker or this process's pool) is :mod:`exports.queueing`'s business.
 """
 
 import logging
@@ -15,25 +14,23 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import close_old_connections
 from django.utils import timezone
 
 from projects import media
 from syncstore import leases, sync
 
 from . import progress
+from .errors import RenderCancelled, RenderError
 from .finalize import FinalizeError, finalize
 from .models import ExportJob
-from .render import ClipSpec, FramingSpec, RenderCancelled, RenderError, RenderResult
+from .render import ClipSpec, FramingSpec, RegionSpec, RenderResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,45 +39,6 @@ Status = ExportJob.Status
 # Mock mode: a quarter of the output size, the first two seconds, the fastest preset.
 MOCK_SCALE = 4
 MOCK_SECONDS = 2.0
-
-
-# --- Queueing -------------------------------------------------------------------------
-
-_pool: ThreadPoolExecutor | None = None
-_pool_guard = threading.Lock()
-
-
-def submit(job_id) -> None:
-    if settings.REDIS_URL:
-        from .tasks import run_export_job
-
-        run_export_job.delay(str(job_id))
-        return
-    _local_pool().submit(_run_in_pool, str(job_id))
-
-
-def _local_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_guard:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=settings.EXPORT_WORKERS, thread_name_prefix="export"
-            )
-        return _pool
-
-
-def _run_in_pool(job_id: str) -> None:
-    # A pool thread starts with no request context and must manage its own connections.
-    close_old_connections()
-    try:
-        run_job(job_id)
-    except Exception:
-        logger.exception("export %s crashed", job_id)
-    finally:
-        close_old_connections()
-
-
-# --- The task body --------------------------------------------------------------------
 
 
 def run_job(job_id: str) -> None:
@@ -216,7 +174,7 @@ def _clip_spec(clip: dict, path: str) -> ClipSpec:
 
 
 def _render_overlay(job, tmp, output, reporter, should_cancel):
-    from .overlay import RegionSpec, render_overlay
+    from .overlay import render_overlay
 
     params = job.params
     regions = [

@@ -1,3 +1,10 @@
+"""The Celery task of an export: a thin face on the task body, nothing of its own.
+
+Queued by :mod:`exports.queueing` when ``REDIS_URL`` is set. Late acks: a worker that
+dies mid-export leaves the message to be delivered again, and the runner's claim makes
+that second delivery a no-op unless the job is pending again.
+"""
+
 from celery import shared_task
 
 from . import runner

@@ -8,11 +8,14 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from channels.layers import channel_layers
 from django.db import connection
+from django.utils import timezone
 
 from exports.models import ExportJob
 from exports.tests.test_export_flow import (
@@ -121,3 +124,22 @@ async def test_a_framing_export_on_a_celery_worker(
     _, frames = await asyncio.to_thread(decoded_frames, media)
     assert len(frames) == int(SECONDS * FPS)
     assert_ball_where_the_crop_put_it(frames, 1080, 1920)
+
+
+async def test_a_worker_that_starts_marks_the_jobs_of_one_that_went_away_lost(
+    request, redis_mode, django_user_model, tmp_path
+):
+    alice = await django_user_model.objects.acreate(username="alice")
+    # Processing on a worker that died a day ago: stale under any EXPORT_STALE_AFTER.
+    gone = timezone.now() - timedelta(days=1)
+    orphan = await ExportJob.objects.acreate(
+        user=alice, project_id=1, project_name="Game", kind="framing", status="processing",
+        attempts=1, started_at=gone, heartbeat_at=gone, worker="gone:1",
+    )  # fmt: skip
+
+    request.getfixturevalue("celery_worker")  # started only now, after the job
+    deadline = time.monotonic() + 120
+    while (job := await ExportJob.objects.aget(pk=orphan.pk)).status == "processing":
+        assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+        await asyncio.sleep(0.2)
+    assert (job.status, job.error_code, job.retryable) == ("error", "worker_lost", True)

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from exports import jobs, progress, runner
+from exports import jobs, progress, queueing, runner
 from exports.finalize import FinalizeError
 from exports.models import ExportJob
 from projects import media
@@ -52,7 +52,7 @@ def row(job) -> ExportJob:
 def start_worker(job) -> threading.Thread:
     """Attempt 1, on a thread of its own (the pool stays free for the retry)."""
     worker = threading.Thread(
-        target=runner._run_in_pool, args=(str(job.pk),), name="stale-worker", daemon=True
+        target=queueing._run_in_pool, args=(str(job.pk),), name="stale-worker", daemon=True
     )
     worker.start()
     return worker

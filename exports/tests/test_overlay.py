@@ -11,9 +11,10 @@ import av
 import numpy as np
 import pytest
 
+from exports.errors import RenderCancelled, RenderError
 from exports.interpolation import ELLIPSE_KEYS, KeyframePath
-from exports.overlay import RegionSpec, render_overlay
-from exports.render import RenderCancelled, RenderError
+from exports.overlay import render_overlay
+from exports.render import RegionSpec
 from projects.synthetic import write_game_clip
 
 WIDTH, HEIGHT, FPS, FRAMES = 360, 640, 30, 30

@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
-from exports import pipeline
-from exports.pipeline import even_crop, remux, render_framing
-from exports.render import ClipSpec, FramingSpec, RenderCancelled, RenderError
+from exports import media_io, pipeline
+from exports.errors import RenderCancelled, RenderError
+from exports.media_io import remux
+from exports.pipeline import even_crop, render_framing
+from exports.render import ClipSpec, FramingSpec
 from projects.synthetic import ball_position, write_game_clip
 
 W, H, FPS = 320, 180, 30
@@ -467,8 +469,8 @@ class FullDisk:
 
 
 def test_a_full_disk_is_reported_and_cleaned_up(clips, work, monkeypatch):
-    real_open = pipeline._open_output
-    monkeypatch.setattr(pipeline, "_open_output", lambda path: FullDisk(real_open(path), 10))
+    real_open = media_io.open_output
+    monkeypatch.setattr(media_io, "open_output", lambda path: FullDisk(real_open(path), 10))
     with pytest.raises(RenderError) as caught:
         render_framing(spec(clip_spec(clips["audio"])), work / "out.mp4")
     assert caught.value.code == "disk_full"

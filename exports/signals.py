@@ -1,0 +1,20 @@
+"""Celery workers: a worker that is ready sweeps the jobs its predecessor lost.
+
+A job that was processing on a worker that died (a deploy, a crash, a lost GPU machine)
+would otherwise wait until someone looks at it to be marked ``worker_lost``.
+"""
+
+from celery.signals import worker_ready
+from django.db import connections
+
+from . import jobs
+
+
+@worker_ready.connect
+def sweep_lost_jobs_in_worker(**kwargs):
+    try:
+        jobs.sweep_lost_jobs()
+    finally:
+        # The worker's main process keeps no connection of its own: its pool processes
+        # are forked from it, and must not share one.
+        connections.close_all()
