@@ -18,7 +18,9 @@ YUV are the same maps of Y (around black or white) and of U, V (around grey): no
 colour conversion is needed.
 """
 
+import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,8 +33,19 @@ DIM_OUTSIDE = "dim_outside"
 BRIGHTEN_INSIDE = "brighten_inside"
 EFFECTS = (DIM_OUTSIDE, BRIGHTEN_INSIDE)
 
-DIM_FACTOR = 0.35  # outside a spotlight, RGB is multiplied by this
-BRIGHTEN_AMOUNT = 0.35  # inside a brightened ellipse, RGB moves this far towards white
+# The effects' numbers: one file shared with the overlay editor's preview
+# (static/js/overlay/effects.js); exports/highlight_effects_vectors.json pins both.
+EFFECTS_FILE = Path(__file__).resolve().parents[1] / "static" / "js" / "highlight_effects.json"
+_FX = json.loads(EFFECTS_FILE.read_text())
+DIM_FACTOR = _FX["dim_outside"]["factor"]  # outside a spotlight, RGB is multiplied by this
+BRIGHTEN_AMOUNT = _FX["brighten_inside"]["amount"]  # inside: RGB moves this far to white
+FEATHER_MIN_PX = _FX["feather"]["min_px"]
+FEATHER_DIVISOR = _FX["feather"]["divisor"]
+STROKE_CHROMA_SCALE = _FX["stroke"]["chroma_scale"]
+STROKE_CHROMA_MIN_PX = _FX["stroke"]["chroma_min_px"]
+_GREY = _FX["yuv"]["grey"]
+_RANGES = _FX["yuv"]["ranges"]  # "limited" / "full": black, white, luma_scale, chroma_scale
+_MATRICES = _FX["yuv"]["matrices"]  # "bt709" / "bt601": kr, kb
 
 # Masks hold weights 0..128 (not 255) so blending fits int16 and divides by a shift.
 _WEIGHT_BITS = 7
@@ -67,16 +80,24 @@ class RegionPainter:
 
 
 def _rgb_to_yuv(rgb, bt709: bool, full_range: bool) -> tuple[int, int, int]:
-    kr, kb = (0.2126, 0.0722) if bt709 else (0.299, 0.114)
+    matrix = _MATRICES["bt709" if bt709 else "bt601"]
+    kr, kb = matrix["kr"], matrix["kb"]
     r, g, b = (c / 255 for c in rgb)
     y = kr * r + (1 - kr - kb) * g + kb * b
     pb, pr = (b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))
-    luma, chroma = (255, 255) if full_range else (219, 224)
-    black = 0 if full_range else 16
+    levels = _RANGES["full" if full_range else "limited"]
+    luma, chroma, black = levels["luma_scale"], levels["chroma_scale"], levels["black"]
     return tuple(
         int(np.clip(round(v), 0, 255))
-        for v in (black + luma * y, 128 + chroma * pb, 128 + chroma * pr)
+        for v in (black + luma * y, _GREY + chroma * pb, _GREY + chroma * pr)
     )
+
+
+def outline_widths(stroke: int) -> tuple[int, int] | None:
+    """The outline's width on the luma plane and on the half-size chroma planes."""
+    if stroke <= 0:
+        return None
+    return stroke, max(STROKE_CHROMA_MIN_PX, round(stroke * STROKE_CHROMA_SCALE))
 
 
 def _towards(anchor: float, factor: float) -> tuple[float, float]:
@@ -163,13 +184,14 @@ class Canvas:
         bt709 = int(frame.colorspace) == 1
         self.full_range = int(frame.color_range) == 2
         self.bt709 = bt709
-        black, white = (0, 255) if self.full_range else (16, 235)
-        dim = _towards(black, DIM_FACTOR), _towards(128, DIM_FACTOR)
-        bright = _towards(white, 1 - BRIGHTEN_AMOUNT), _towards(128, 1 - BRIGHTEN_AMOUNT)
+        levels = _RANGES["full" if self.full_range else "limited"]
+        black, white = levels["black"], levels["white"]
+        dim = _towards(black, DIM_FACTOR), _towards(_GREY, DIM_FACTOR)
+        bright = _towards(white, 1 - BRIGHTEN_AMOUNT), _towards(_GREY, 1 - BRIGHTEN_AMOUNT)
         # Per plane (Y, U, V): luma moves towards black or white, chroma towards grey.
         self.maps = {DIM_OUTSIDE: (dim[0], dim[1], dim[1]), BRIGHTEN_INSIDE: (*bright, bright[1])}
         # "A few pixels" of soft edge, in proportion to the frame: 4 px at 1080 wide.
-        self.feather = max(2, round(min(self.width, self.height) / 270))
+        self.feather = max(FEATHER_MIN_PX, round(min(self.width, self.height) / FEATHER_DIVISOR))
         self.colors = {}
 
     def _yuv(self, rgb):
@@ -225,7 +247,7 @@ class Canvas:
                 # Chroma sample (j, i) sits at luma (2j + 0.5, 2i + 0.5).
                 cx, cy = (ellipse.cx - 0.5) / 2, (ellipse.cy - 0.5) / 2
                 rx, ry = ellipse.rx / 2, ellipse.ry / 2
-                thickness = max(1, round(stroke / 2))
+                thickness = outline_widths(stroke)[1]
             cv2.ellipse(
                 view,
                 (round(cx * _ONE), round(cy * _ONE)),

@@ -200,3 +200,57 @@ def test_the_javascript_module_matches_every_vector(tmp_path):
     report = json.loads(result.stdout)
     assert report["failures"] == []
     assert report["checks"] == count_checks()
+
+
+# --- the render, against the same table ------------------------------------------------
+
+
+class _Frame:
+    """The three attributes the render's Canvas reads from a decoded frame."""
+
+    def __init__(self, width, height, *, bt709=True, full_range=False):
+        self.width, self.height = width, height
+        self.colorspace = 1 if bt709 else 5
+        self.color_range = 2 if full_range else 1
+
+
+def test_the_render_reads_the_shared_constants():
+    from exports import highlights
+
+    assert highlights.EFFECTS_FILE == CONSTANTS_PATH
+    assert CONSTANTS["dim_outside"]["factor"] == highlights.DIM_FACTOR
+    assert CONSTANTS["brighten_inside"]["amount"] == highlights.BRIGHTEN_AMOUNT
+
+
+@pytest.mark.parametrize("case", VECTORS["feather"], ids=lambda c: c["name"])
+def test_the_renders_soft_edge_matches_the_table(case):
+    from exports.highlights import Canvas
+
+    assert Canvas(_Frame(*case["frame"])).feather == case["expect"]
+
+
+@pytest.mark.parametrize("case", VECTORS["stroke_colors"], ids=lambda c: c["name"])
+def test_the_renders_outline_colours_match_the_table(case):
+    from exports.highlights import _parse_color, _rgb_to_yuv
+
+    yuv = _rgb_to_yuv(
+        _parse_color(case["color"]), case["matrix"] == "bt709", case["range"] == "full"
+    )
+    assert list(yuv) == case["expect"]
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in VECTORS["yuv"] if c["weight"] in (0, 1)], ids=lambda c: c["name"]
+)
+def test_the_renders_effect_maps_match_the_table(case):
+    import numpy as np
+
+    from exports.highlights import Canvas, _apply
+
+    canvas = Canvas(_Frame(1080, 1920, full_range=case["range"] == "full"))
+    maps = canvas.maps[case["effect"]]
+    applies = (case["effect"] == "dim_outside") == (case["where"] == "outside")
+    for value, expected, plane_map in zip(case["input"], case["expect"], maps, strict=True):
+        pixel = np.array([[value]], np.uint8)
+        got = int(_apply(pixel, plane_map)[0, 0]) if applies else value
+        assert abs(got - expected) <= VECTORS["render_tolerance"]["levels"], (value, got)
