@@ -20,7 +20,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from . import sync, userdb
+from . import keys, userdb
 from .models import DeletedAccount, SyncState
 from .stores import StoreError, get_store
 
@@ -73,7 +73,7 @@ def purge_local_copy(user_id: int) -> None:
 
 def _purge_store(user_id: int) -> None:
     store = get_store()
-    for prefix in (sync.snapshot_prefix(user_id), sync.conflict_prefix(user_id)):
+    for prefix in (keys.snapshot_prefix(user_id), keys.conflict_prefix(user_id)):
         for key in store.list_keys(prefix):
             store.delete(key)
 

@@ -7,7 +7,7 @@ never overwrites someone else's committed work, and nothing is dropped without a
 import uuid
 from pathlib import Path
 
-from . import leases, snapshots, sync, userdb, workingcopy
+from . import keys, leases, snapshots, sync, userdb, workingcopy
 from .binding import bound_to_user
 from .models import SyncState
 from .stores import SnapshotMissing, StoreError, get_store
@@ -70,7 +70,7 @@ def conflict_copies(user_id: int) -> list[dict]:
         for path in sorted(local_dir.glob("*.sqlite3.z")):
             copies[path.name] = {"name": path.name, "local": True, "stored": False}
     try:
-        for key in get_store().list_keys(sync.conflict_prefix(user_id)):
+        for key in get_store().list_keys(keys.conflict_prefix(user_id)):
             name = key.rsplit("/", 1)[-1]
             copies.setdefault(name, {"name": name, "local": False, "stored": False})["stored"] = (
                 True
@@ -111,7 +111,7 @@ def _conflict_file(user_id: int, name: str, folder: Path) -> Path:
         return local
     target = folder / f".{uuid.uuid4().hex}.conflict"
     try:
-        get_store().get_file(f"{sync.conflict_prefix(user_id)}{name}", target)
+        get_store().get_file(f"{keys.conflict_prefix(user_id)}{name}", target)
     except (StoreError, SnapshotMissing) as exc:
         raise sync.SyncUnavailable(f"conflict copy {name} cannot be fetched: {exc}") from exc
     return target

@@ -15,6 +15,7 @@ import logging
 from django.conf import settings
 
 from . import mediagc
+from .keys import snapshot_prefix, version_of_key
 from .models import SnapshotVersion
 from .stores import StoreError, get_store
 
@@ -44,8 +45,6 @@ def collect(user_id: int, committed: int) -> None:
 
 
 def _remove_leftovers(store, user_id: int, oldest: int) -> None:
-    from .sync import snapshot_prefix, version_of_key
-
     for key in store.list_keys(snapshot_prefix(user_id)):
         version = version_of_key(key)
         if version is not None and version < oldest:

@@ -39,6 +39,7 @@ from reeleditor import observability
 from . import changecounter, leases, mediagc, retention, snapshots, userdb, workingcopy
 from .binding import bound_to_user
 from .filelock import LockTimeout
+from .keys import conflict_prefix, snapshot_key
 from .models import SnapshotVersion, SyncState
 from .stores import SnapshotMissing, StoreError, get_store
 from .tracking import track_writes
@@ -150,24 +151,7 @@ def acknowledge(user_id: int) -> None:
     )
 
 
-# --- Keys -----------------------------------------------------------------------------
-
-
-def snapshot_prefix(user_id: int) -> str:
-    return f"snapshots/{int(user_id)}/"
-
-
-def conflict_prefix(user_id: int) -> str:
-    return f"conflicts/{int(user_id)}/"
-
-
-def _snapshot_key(user_id: int, version: int) -> str:
-    return f"{snapshot_prefix(user_id)}{version:010d}-{uuid.uuid4().hex}.sqlite3.z"
-
-
-def version_of_key(key: str) -> int | None:
-    head = key.rsplit("/", 1)[-1].split("-", 1)[0]
-    return int(head) if head.isdigit() else None
+# --- Keys (syncstore/keys.py) ---------------------------------------------------------
 
 
 def workdir(user_id: int) -> Path:
@@ -427,7 +411,7 @@ def _push(user_id: int) -> SyncResult:
 
 
 def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
-    key = _snapshot_key(user_id, row.version + 1)
+    key = snapshot_key(user_id, row.version + 1)
     _crash_point("before_upload")
     try:
         _upload_with_backoff(key, packed.path)

@@ -12,11 +12,11 @@ every case. The render is checked against the same table on the Python side.
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from exports.tests.helpers import run_node_check
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSTANTS_PATH = ROOT / "static" / "js" / "highlight_effects.json"
@@ -182,22 +182,7 @@ def count_checks():
 
 
 def test_the_javascript_module_matches_every_vector(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the preview's arithmetic (effects.js) is unchecked")
-    # An .mjs copy, so node loads it as an ES module whatever package.json says.
-    module = tmp_path / "effects.mjs"
-    shutil.copyfile(JS_MODULE, module)
-    script = tmp_path / "check.mjs"
-    script.write_text(NODE_CHECK)
-    result = subprocess.run(
-        [node, str(script), module.as_uri(), str(CONSTANTS_PATH), str(VECTORS_PATH)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = run_node_check(tmp_path, JS_MODULE, NODE_CHECK, CONSTANTS_PATH, VECTORS_PATH)
     assert report["failures"] == []
     assert report["checks"] == count_checks()
 

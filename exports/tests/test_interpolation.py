@@ -8,8 +8,6 @@ enumerate: values never leave their neighbouring keyframes' range, and never jum
 
 import json
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from exports.interpolation import (
     clamp_rect,
     default_crop,
 )
+from exports.tests.helpers import run_node_check
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "exports" / "interpolation_vectors.json").read_text())
@@ -213,21 +212,7 @@ def count_checks():
 
 
 def test_the_javascript_module_matches_every_vector(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the JS copy (static/js/interpolation.js) is unchecked")
-    # An .mjs copy, so node loads it as an ES module whatever package.json says.
-    module = tmp_path / "interpolation.mjs"
-    shutil.copyfile(JS_MODULE, module)
-    script = tmp_path / "check.mjs"
-    script.write_text(NODE_CHECK)
-    result = subprocess.run(
-        [node, str(script), module.as_uri(), str(ROOT / "exports" / "interpolation_vectors.json")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    vectors = ROOT / "exports" / "interpolation_vectors.json"
+    report = run_node_check(tmp_path, JS_MODULE, NODE_CHECK, vectors)
     assert report["failures"] == []
     assert report["checks"] == count_checks()

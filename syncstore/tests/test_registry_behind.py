@@ -12,7 +12,7 @@ import pytest
 
 from projects.models import Project
 from projects.tests.helpers import create_project, post_json
-from syncstore import sync, workingcopy
+from syncstore import keys, sync, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
 from syncstore.tests.helpers import project_names
@@ -51,7 +51,7 @@ def test_one_broken_copy_does_not_stop_the_retry_of_the_others(
     registry_lost, alice, bob, bob_client, local_store, settings
 ):
     settings.SYNC_PUSH_BACKOFF = []
-    blocker = local_store.root / sync.snapshot_prefix(bob.pk).rstrip("/")
+    blocker = local_store.root / keys.snapshot_prefix(bob.pk).rstrip("/")
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_bytes(b"")  # bob's uploads fail for now
     create_project(bob_client, "bob's")

@@ -15,7 +15,7 @@ from django.db import connections
 from projects import media
 from projects.models import Project
 from projects.tests.helpers import create_project, post_json, upload
-from syncstore import leases, sync, userdb, workingcopy
+from syncstore import keys, leases, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SnapshotVersion, SyncState
 from syncstore.tests.helpers import another_machine_commits, registry
@@ -386,7 +386,7 @@ def test_a_deleted_accounts_data_is_purged_everywhere_after_the_grace_period(
     call_command("purgeaccounts", stdout=io.StringIO(), stderr=io.StringIO())
     assert not userdb.user_dir(user_id).exists()
     assert not media_exists(clip["url"].removeprefix("/media/"))
-    assert s3_store.list_keys(sync.snapshot_prefix(user_id)) == []
+    assert s3_store.list_keys(keys.snapshot_prefix(user_id)) == []
     assert DeletedAccount.objects.get(user_id=user_id).purged_at is not None
     # Another account's data is untouched.
     assert [p["name"] for p in bob_client.get("/api/projects").json()["projects"]] == ["Bob's"]
@@ -458,4 +458,4 @@ def test_a_writes_path_to_its_answer_costs_one_store_request(
     assert response["X-Sync-Status"] == "ok"
     assert calls[: calls.index("-- answer sent --")] == ["put_file"]
     assert "delete" in calls[calls.index("-- answer sent --") :]
-    assert len(local_store.list_keys(sync.snapshot_prefix(alice.pk))) == 2
+    assert len(local_store.list_keys(keys.snapshot_prefix(alice.pk))) == 2

@@ -6,7 +6,7 @@ import pytest
 
 from projects.models import Project
 from projects.tests.helpers import create_project, post_json
-from syncstore import operations, sync, userdb, workingcopy
+from syncstore import keys, operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.stores import get_store
 from syncstore.tests.helpers import new_machine, project_names, registry, snapshot_names
@@ -217,6 +217,6 @@ def test_old_versions_are_garbage_collected(store, settings, alice, alice_client
     settings.SNAPSHOT_RETENTION = 2
     for i in range(4):
         create_project(alice_client, f"p{i}")
-    keys = get_store().list_keys(sync.snapshot_prefix(alice.pk))
-    assert [sync.version_of_key(k) for k in keys] == [3, 4]
-    assert registry(alice).object_key == keys[-1]
+    stored = get_store().list_keys(keys.snapshot_prefix(alice.pk))
+    assert [keys.version_of_key(k) for k in stored] == [3, 4]
+    assert registry(alice).object_key == stored[-1]

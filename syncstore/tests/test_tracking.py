@@ -15,7 +15,7 @@ import pytest
 from django.db import IntegrityError, connections, transaction
 
 from projects.models import Project
-from syncstore import operations, snapshots, sync, tracking, userdb, workingcopy
+from syncstore import keys, operations, snapshots, sync, tracking, userdb, workingcopy
 from syncstore.binding import bound_to_user, current_binding
 from syncstore.models import SyncState
 from syncstore.tests.helpers import in_thread
@@ -149,7 +149,7 @@ def test_a_write_statement_that_changes_no_row_leaves_the_copy_clean(local_store
     assert {uid: (r.status, r.version) for uid, r in sync.push_written(tracker).items()} == {
         alice.pk: ("ok", 0)
     }
-    assert local_store.list_keys(sync.snapshot_prefix(alice.pk)) == []
+    assert local_store.list_keys(keys.snapshot_prefix(alice.pk)) == []
 
 
 def test_a_write_that_fails_leaves_the_copy_clean(alice):
@@ -304,7 +304,7 @@ def test_writes_to_two_users_are_both_recorded_and_pushed(local_store, alice, bo
     for user in (alice, bob):
         row = SyncState.objects.get(user=user)
         assert (row.version, row.status) == (1, "ok")
-        assert row.object_key.startswith(sync.snapshot_prefix(user.pk))
+        assert row.object_key.startswith(keys.snapshot_prefix(user.pk))
         assert (_state(user).base_version, _state(user).dirty) == (1, False)
 
 
@@ -313,7 +313,7 @@ def test_a_store_failure_is_attributed_to_the_user_whose_push_failed(
 ):
     settings.SYNC_PUSH_BACKOFF = []
     # A real failure of bob's uploads only: a file sits where his snapshot folder goes.
-    blocker = local_store.root / sync.snapshot_prefix(bob.pk).rstrip("/")
+    blocker = local_store.root / keys.snapshot_prefix(bob.pk).rstrip("/")
     blocker.parent.mkdir(parents=True)
     blocker.write_bytes(b"")
 

@@ -1,4 +1,4 @@
-"""The modules of the exports app import one another one way only: no cycles.
+"""The modules of each app import one another one way only: no cycles.
 
 A cycle, even one closed by an import inside a function, makes it matter which module
 loads first and blurs which module owns what (queueing and the task body once imported
@@ -8,24 +8,33 @@ each other). Read from the source, so an import that runs only in a rare branch 
 import ast
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[1]
-MODULES = {path.stem for path in APP.glob("*.py")} - {"__init__"}
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ("exports", "projects", "reeleditor", "syncstore")
 
 
-def imported_modules(name: str) -> set[str]:
+def modules_of(app: str) -> set[str]:
+    return {path.stem for path in (ROOT / app).glob("*.py")} - {"__init__"}
+
+
+def imported_modules(app: str, name: str) -> set[str]:
     """The app's modules that module ``name`` imports, anywhere in it."""
     found = set()
-    for node in ast.walk(ast.parse((APP / f"{name}.py").read_text())):
+    for node in ast.walk(ast.parse((ROOT / app / f"{name}.py").read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level == 1 and node.module is None:  # from . import a, b
                 found |= {alias.name for alias in node.names}
             elif node.level == 1:  # from .a import b
                 found.add(node.module.split(".")[0])
-            elif node.module and node.module.startswith("exports."):
+            elif node.module and node.module.startswith(f"{app}."):
                 found.add(node.module.split(".")[1])
+            elif node.module == app:  # from syncstore import a, b
+                found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("exports.")}
-    return found & MODULES
+            prefix = f"{app}."
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith(prefix)}
+    return found & modules_of(app)
 
 
 def cycle_from(start: str, graph: dict) -> list[str] | None:
@@ -46,8 +55,14 @@ def cycle_from(start: str, graph: dict) -> list[str] | None:
     return visit(start)
 
 
-def test_no_module_of_the_app_imports_one_that_imports_it_back():
-    graph = {name: imported_modules(name) for name in MODULES}
-    assert graph["queueing"] >= {"runner", "tasks"}  # the reader sees real imports
-    cycles = [cycle for name in sorted(MODULES) if (cycle := cycle_from(name, graph))]
+@pytest.mark.parametrize("app", APPS)
+def test_no_module_of_an_app_imports_one_that_imports_it_back(app):
+    modules = modules_of(app)
+    graph = {name: imported_modules(app, name) for name in modules}
+    cycles = [cycle for name in sorted(modules) if (cycle := cycle_from(name, graph))]
     assert cycles == [], [" -> ".join(cycle) for cycle in cycles]
+
+
+def test_the_reader_sees_real_imports():
+    assert imported_modules("exports", "queueing") >= {"runner", "tasks"}
+    assert imported_modules("syncstore", "sync") >= {"leases", "retention", "keys"}

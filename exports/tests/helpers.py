@@ -1,0 +1,31 @@
+"""Plain helpers of the exports tests (fixtures are in ``conftest.py``)."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+
+def run_node_check(tmp_path, js_module, check_script: str, *args) -> dict:
+    """Run ``check_script`` under node with the ES module ``js_module``; its JSON report.
+
+    The script gets the module's file URL, then ``args``, on its command line. Skips
+    when node is not installed (the JS side is then unchecked, and the skip says so).
+    """
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip(f"node is not on PATH: {js_module.name} is unchecked")
+    # An .mjs copy, so node loads it as an ES module whatever package.json says.
+    module = tmp_path / f"{js_module.stem}.mjs"
+    shutil.copyfile(js_module, module)
+    script = tmp_path / "check.mjs"
+    script.write_text(check_script)
+    result = subprocess.run(
+        [node, str(script), module.as_uri(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
