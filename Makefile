@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format serve install install-dev
+.PHONY: run test test-postgres lint format serve install install-dev
 
 ## run: install, migrate, create the demo data, serve on http://$(HOST):$(PORT)
 run: install
@@ -15,11 +15,24 @@ run: install
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## test: install the test tools, start what the tests need, lint, run every test
+## (on the SQLite central database), then the tests of the central database's users
+## again on PostgreSQL, as production runs it
 test: install-dev
 	bash scripts/test-services.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory test-postgres
+
+# Everything that touches the central database (registry, leases, export jobs,
+# sessions, admin), with PostgreSQL as the central database. The fault suite runs on
+# both databases by itself; the browser and render tests do not depend on it.
+POSTGRES_TEST_URL ?= $(if $(TEST_POSTGRES_URL),$(TEST_POSTGRES_URL),postgres://postgres@127.0.0.1:5432/reeleditor)
+test-postgres: install-dev
+	DATABASE_URL=$(POSTGRES_TEST_URL) $(VENV)/bin/pytest -q -m "not browser and not fault" \
+		syncstore projects reeleditor exports/tests/test_export_api.py \
+		exports/tests/test_job_transitions.py exports/tests/test_admin.py \
+		exports/tests/test_export_outcomes.py exports/tests/test_worker_start.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

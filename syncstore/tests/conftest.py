@@ -12,12 +12,16 @@ from django.db import connection
 
 
 @pytest.fixture
-def central_database_file() -> Path:
-    """The path of this test's central database file (the root conftest makes it a file).
+def central_database_url() -> str:
+    """A ``DATABASE_URL`` for this test's central database (SQLite file or PostgreSQL).
 
     For tests that start other processes on the same central database as this one.
     """
-    assert connection.vendor == "sqlite", "these tests share a SQLite central database file"
-    path = Path(connection.settings_dict["NAME"])
-    assert path.is_file(), f"the central test database is not a file: {path}"
-    return path
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        path = Path(cfg["NAME"])
+        assert path.is_file(), f"the central test database is not a file: {path}"
+        return f"sqlite:///{path}"
+    assert connection.vendor == "postgresql", connection.vendor
+    user = cfg["USER"] + (f":{cfg['PASSWORD']}" if cfg["PASSWORD"] else "")
+    return f"postgres://{user}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"

@@ -546,7 +546,7 @@ class HolderProcess(LineProcess):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "reeleditor.settings",
             "REELEDITOR_DATA_DIR": str(data_dir),
-            "DATABASE_URL": f"sqlite:///{central_database}",
+            "DATABASE_URL": central_database,
             "LOG_LEVEL": "WARNING",
         }
         command = [sys.executable, "-c", HOLDER_SCRIPT, str(user_id), str(ttl)]
@@ -578,7 +578,7 @@ class HolderProcess(LineProcess):
 
 
 @pytest.fixture
-def holder_process(central_database_file, data_dir, tmp_path):
+def holder_process(central_database_url, data_dir, tmp_path):
     """Start holder processes: ``holder_process(user_id, ttl=, data_dir=)``."""
     started = []
 
@@ -586,7 +586,7 @@ def holder_process(central_database_file, data_dir, tmp_path):
         holder = HolderProcess(
             user_id,
             data_dir=data_dir,
-            central_database=central_database_file,
+            central_database=central_database_url,
             ttl=ttl,
             log_path=tmp_path / f"holder-{len(started)}.log",
         )

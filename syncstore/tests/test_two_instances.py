@@ -57,13 +57,13 @@ class Instance(LineProcess):
 
 
 @pytest.fixture
-def instance_b(transactional_db, s3_store, settings, central_database_file, tmp_path):
+def instance_b(transactional_db, s3_store, settings, central_database_url, tmp_path):
     data_dir = tmp_path / "instance-b"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reeleditor.settings",
         "REELEDITOR_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{central_database_file}",
+        "DATABASE_URL": central_database_url,
         "S3_BUCKET": settings.S3_BUCKET,
         "S3_ENDPOINT_URL": settings.S3_ENDPOINT_URL,
         "S3_REGION": settings.S3_REGION,
