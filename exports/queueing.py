@@ -33,9 +33,18 @@ _on_pool_start: list[Callable[[], object]] = []
 def submit(job_id) -> None:
     """Queue the job (called on commit of the transaction that created or reset it)."""
     if settings.REDIS_URL:
-        run_export_job.delay(str(job_id))
+        run_export_job.apply_async((str(job_id),), queue=celery_queue_for(job_id))
         return
     _local_pool().submit(_run_in_pool, str(job_id))
+
+
+def celery_queue_for(job_id) -> str:
+    """AI-upscaled exports go to their own queue, which only GPU workers consume
+    (``celery -A reeleditor worker -Q upscale``); every other export to the default."""
+    from .models import ExportJob
+
+    params = ExportJob.objects.filter(pk=job_id).values_list("params", flat=True).first() or {}
+    return settings.EXPORT_UPSCALE_QUEUE if params.get("upscale") else settings.EXPORT_QUEUE
 
 
 def when_pool_starts(callback: Callable[[], object]) -> None:

@@ -168,6 +168,15 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queues: plain exports on EXPORT_QUEUE (every worker), AI-upscaled ones on
+# EXPORT_UPSCALE_QUEUE, which only GPU workers consume (-Q upscale).
+EXPORT_QUEUE = env("EXPORT_QUEUE", "celery")
+EXPORT_UPSCALE_QUEUE = env("EXPORT_UPSCALE_QUEUE", "upscale")
+CELERY_TASK_DEFAULT_QUEUE = EXPORT_QUEUE
+# An export that runs past the hard limit is killed (its job ends as worker_lost and can
+# be retried); the soft limit comes first so the task can end cleanly.
+CELERY_TASK_TIME_LIMIT = envint("EXPORT_TIME_LIMIT", 3 * 3600)
+CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 60)
 
 # --- Media and static files ---------------------------------------------------------
 # Media (uploaded clips, rendered videos) never gets a public URL: the media view

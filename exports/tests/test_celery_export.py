@@ -143,3 +143,26 @@ async def test_a_worker_that_starts_marks_the_jobs_of_one_that_went_away_lost(
         assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
         await asyncio.sleep(0.2)
     assert (job.status, job.error_code, job.retryable) == ("error", "worker_lost", True)
+
+
+async def test_upscaled_exports_go_to_the_gpu_workers_queue(redis_mode, django_user_model):
+    """Only workers started with ``-Q upscale`` take AI-upscaled exports; the rest go to
+    the default queue every worker consumes. Read from the broker itself."""
+    import redis
+
+    from exports import queueing
+
+    broker = redis.Redis.from_url(REDIS_URL)
+    await asyncio.to_thread(broker.delete, "celery", "upscale")
+    user = await django_user_model.objects.acreate(username="coach")
+    plain = await ExportJob.objects.acreate(user=user, project_id=1, kind="framing", params={})
+    upscaled = await ExportJob.objects.acreate(
+        user=user, project_id=2, kind="framing", params={"upscale": True}
+    )
+    await asyncio.to_thread(queueing.submit, plain.id)
+    await asyncio.to_thread(queueing.submit, upscaled.id)
+
+    assert await asyncio.to_thread(broker.llen, "upscale") == 1
+    assert await asyncio.to_thread(broker.llen, "celery") == 1
+    assert str(upscaled.id).encode() in await asyncio.to_thread(broker.lindex, "upscale", 0)
+    await asyncio.to_thread(broker.delete, "celery", "upscale")
