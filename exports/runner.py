@@ -24,6 +24,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from projects import media
+from reeleditor import logs
 from syncstore import leases, sync
 
 from . import progress
@@ -42,6 +43,11 @@ MOCK_SECONDS = 2.0
 
 
 def run_job(job_id: str) -> None:
+    with logs.working_on_job(job_id):  # every log line of the job names it
+        _run_job(job_id)
+
+
+def _run_job(job_id: str) -> None:
     claimed = _claim(job_id)
     if claimed is None:
         return

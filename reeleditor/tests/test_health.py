@@ -106,3 +106,16 @@ def test_each_response_carries_its_request_id_and_log_lines_carry_it(
     assert committed["request_id"] == "write-7"
     assert committed["user_id"] == alice.pk
     assert committed["level"] == "INFO"
+
+
+def test_log_lines_of_an_export_job_carry_its_id():
+    import logging
+
+    from reeleditor import logs
+
+    record = logging.LogRecord("exports.runner", logging.INFO, __file__, 1, "rendering", (), None)
+    with logs.working_on_job("9f3c"):
+        logs.ContextFilter().filter(record)
+    assert json.loads(logs.JsonFormatter().format(record))["job_id"] == "9f3c"
+    logs.ContextFilter().filter(record)  # outside the job: no id
+    assert "job_id" not in json.loads(logs.JsonFormatter().format(record))
