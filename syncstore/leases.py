@@ -41,18 +41,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections
+from django.db import DatabaseError, connections
 from django.db.models import F, Q
 from django.utils import timezone
 
 from reeleditor import observability
+
+from .models import SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -146,12 +148,6 @@ class FileLock:
 # --- The lease in the central database ----------------------------------------------
 
 
-def _registry():
-    from .models import SyncState  # the app registry is ready by the time leases are taken
-
-    return SyncState.objects
-
-
 def _local_prefix() -> str:
     """Names this machine's lease files: the host and the data folder they live in."""
     folder = hashlib.sha256(str(Path(settings.REELEDITOR_DATA_DIR).resolve()).encode())
@@ -162,14 +158,6 @@ def _new_token() -> str:
     # Random for safety; host, folder and pid help an operator who reads the admin, and
     # let a holder on this machine recognise a claim left by a crashed one (below).
     return f"{_local_prefix()}{os.getpid()}:{secrets.token_hex(8)}"
-
-
-def _ensure_registry_row(user_id: int) -> None:
-    with suppress(IntegrityError):  # created by a concurrent first writer (or no account)
-        _registry().get_or_create(user_id=user_id)
-    if not _registry().filter(user_id=user_id).exists():
-        # Not "held by another writer": there is no account to hold a lease for.
-        raise LeaseUnavailable(f"user {user_id} has no account (deleted?)")
 
 
 class Lease:
@@ -213,7 +201,11 @@ class Lease:
     def _claim(cls, user_id: int, local: FileLock, *, wait: float, ttl: float) -> "Lease":
         token = _new_token()
         try:
-            _ensure_registry_row(user_id)
+            try:
+                SyncState.objects.ensure(user_id)
+            except SyncState.DoesNotExist:
+                # Not "held by another writer": there is no account to hold a lease for.
+                raise LeaseUnavailable(f"user {user_id} has no account (deleted?)") from None
 
             # We hold this machine's file lock, so a claim made from this machine is not
             # held by anyone alive (a live holder here would hold the file lock): it was
@@ -224,9 +216,7 @@ class Lease:
                 now = timezone.now()
                 free = Q(lease_holder="") | Q(lease_expires_at__lt=now) | crashed_here
                 return bool(
-                    _registry()
-                    .filter(free, user_id=user_id)
-                    .update(
+                    SyncState.objects.filter(free, user_id=user_id).update(
                         lease_holder=token,
                         lease_expires_at=now + timedelta(seconds=ttl),
                         fence=F("fence") + 1,
@@ -236,8 +226,7 @@ class Lease:
             acquired = _poll(attempt, wait)
             if acquired:
                 fence = (
-                    _registry()
-                    .filter(user_id=user_id, lease_holder=token)
+                    SyncState.objects.filter(user_id=user_id, lease_holder=token)
                     .values_list("fence", flat=True)
                     .first()
                 )
@@ -257,7 +246,7 @@ class Lease:
         """Ask the registry whether this claim still holds (a cheap indexed read)."""
         return (
             not self.lost
-            and _registry().filter(user_id=self.user_id, lease_holder=self.token).exists()
+            and SyncState.objects.filter(user_id=self.user_id, lease_holder=self.token).exists()
         )
 
     def _renew_until_released(self) -> None:
@@ -267,11 +256,9 @@ class Lease:
             while not self._stop.wait(self._ttl / 3):
                 try:
                     now = timezone.now()
-                    ours = (
-                        _registry()
-                        .filter(user_id=self.user_id, lease_holder=self.token)
-                        .update(lease_expires_at=now + timedelta(seconds=self._ttl))
-                    )
+                    ours = SyncState.objects.filter(
+                        user_id=self.user_id, lease_holder=self.token
+                    ).update(lease_expires_at=now + timedelta(seconds=self._ttl))
                 except DatabaseError as exc:
                     if time.monotonic() - last_renewed >= self._ttl:
                         self._mark_lost(f"could not renew it for longer than its ttl ({exc})")
@@ -299,7 +286,7 @@ class Lease:
         if self._renewer.is_alive():
             self._renewer.join(timeout=5)
         try:
-            _registry().filter(user_id=self.user_id, lease_holder=self.token).update(
+            SyncState.objects.filter(user_id=self.user_id, lease_holder=self.token).update(
                 lease_holder="", lease_expires_at=None
             )
         except DatabaseError as exc:

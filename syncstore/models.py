@@ -14,11 +14,25 @@ acquisition increments ``fence``, so a writer whose lease was taken can never co
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models
 
 
 def new_incarnation() -> str:
     return uuid.uuid4().hex
+
+
+class SyncStateManager(models.Manager):
+    def ensure(self, user_id: int) -> "SyncState":
+        """The user's row, made at version 0 if missing.
+
+        Raises ``SyncState.DoesNotExist`` when there is no such account (the foreign key
+        refused the row).
+        """
+        try:
+            row, _ = self.get_or_create(user_id=user_id)
+        except IntegrityError:  # made by a concurrent first writer, or no account
+            row = self.get(user_id=user_id)
+        return row
 
 
 class SyncState(models.Model):
@@ -50,6 +64,8 @@ class SyncState(models.Model):
     # incarnation differs (a user id reused after the central database was reset) is
     # never served to this account.
     incarnation = models.CharField(max_length=32, default=new_incarnation)
+
+    objects = SyncStateManager()
 
     class Meta:
         verbose_name = "sync registry entry"

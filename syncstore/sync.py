@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -76,14 +76,6 @@ class SyncResult:
 
 def registry_row(user_id: int) -> SyncState | None:
     return SyncState.objects.filter(user_id=user_id).first()
-
-
-def ensure_row(user_id: int) -> SyncState:
-    try:
-        row, _ = SyncState.objects.get_or_create(user_id=user_id)
-    except IntegrityError:  # created by a concurrent first writer
-        row = SyncState.objects.get(user_id=user_id)
-    return row
 
 
 def _commit(user_id: int, expected: int, fence: int, key: str, packed) -> bool:
@@ -151,22 +143,18 @@ def acknowledge(user_id: int) -> None:
     )
 
 
-# --- Keys (syncstore/keys.py) ---------------------------------------------------------
+# --- Local files and locks -------------------------------------------------------------
 
 
 def workdir(user_id: int) -> Path:
     return userdb.user_dir(user_id) / "tmp"
 
 
-def _copy_lock(user_id: int):
-    """The copy lock with the bounded wait every request uses: a clear 503, never a hang."""
-    return workingcopy.copy_lock(user_id, timeout=settings.COPY_LOCK_WAIT_SECONDS)
-
-
 @contextmanager
 def _locked_copy(user_id: int):
+    """The copy lock with the bounded wait every request uses: a clear 503, never a hang."""
     try:
-        with _copy_lock(user_id):
+        with workingcopy.copy_lock(user_id, timeout=settings.COPY_LOCK_WAIT_SECONDS):
             yield
     except LockTimeout as exc:
         raise CopyBusy(f"your data is busy being saved or loaded on this machine ({exc})") from exc
@@ -281,8 +269,8 @@ def ensure_fresh(user_id: int) -> SyncState | None:
     """Pull the committed snapshot if the working copy is behind; returns the registry row."""
     row = registry_row(user_id)
     committed = row.version if row else 0
-    state = workingcopy.read_state(user_id)
-    if state.base_version >= committed and not state.pending:
+    recorded = workingcopy.recorded_state(user_id)  # no need to read the live counter yet
+    if recorded.base_version >= committed and not recorded.pending:
         return row
     with _locked_copy(user_id):
         row = registry_row(user_id)
@@ -332,10 +320,11 @@ def _pull(user_id: int, row: SyncState) -> None:
     try:
         if row.version == 0:
             userdb.create_from_template(image)
-            changes = snapshots.install(image, userdb.database_path(user_id))
+            committed = None  # an empty database: whatever it holds
         else:
-            changes = _download(user_id, row, image)  # as committed, before any upgrade
-            snapshots.install(image, userdb.database_path(user_id))
+            committed = _download(user_id, row, image)  # as committed, before any upgrade
+        installed = snapshots.install(image, userdb.database_path(user_id))
+        changes = installed if committed is None else committed
     except snapshots.SnapshotCorrupt as exc:
         raise SyncUnavailable(f"loading version {row.version} failed: {exc}") from exc
     finally:
@@ -394,7 +383,7 @@ def push(user_id: int) -> SyncResult:
 def _push(user_id: int) -> SyncResult:
     with leases.lease(user_id) as lease, _locked_copy(user_id):
         state = _resolve_pending(user_id, workingcopy.read_state(user_id))
-        row = ensure_row(user_id)
+        row = SyncState.objects.ensure(user_id)  # made by the lease already
         if not state.dirty:
             # Every write this copy holds is in the committed version (the change
             # counter says so exactly, whoever pushed it).
@@ -486,10 +475,9 @@ def _refuse_stale(user_id, state, row, uploaded_key=None) -> SyncResult:
             f"Your changes were based on version {state.base_version} but version "
             f"{row.version} was saved elsewhere first; they were kept as a conflict copy."
         )
-    if workingcopy.conflict_already_kept(state):
-        _forget_upload(uploaded_key)  # this very copy was kept when a pull failed before
-    else:
-        _preserve_conflict(user_id, state, message, uploaded_key=uploaded_key)
+    if not workingcopy.conflict_already_kept(state):  # kept when a pull failed before?
+        _preserve_conflict(user_id, state, message)
+    _forget_upload(uploaded_key)
     try:
         _pull(user_id, row)
     except SyncUnavailable as exc:
@@ -500,6 +488,7 @@ def _refuse_stale(user_id, state, row, uploaded_key=None) -> SyncResult:
 
 
 def _forget_upload(key: str | None) -> None:
+    """Delete an uploaded snapshot that was never committed (no registry row names it)."""
     if key:
         try:
             get_store().delete(key)
@@ -523,7 +512,7 @@ def _refuse_ahead(user_id, state, row) -> SyncResult:
 # --- Conflict copies ----------------------------------------------------------------------
 
 
-def _preserve_conflict(user_id, state, reason, uploaded_key=None) -> None:
+def _preserve_conflict(user_id, state, reason) -> None:
     """Keep the current working copy as a conflict copy, locally and (if possible) in the store."""
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     name = f"{stamp}-base{state.base_version}-{uuid.uuid4().hex[:8]}"
@@ -536,8 +525,6 @@ def _preserve_conflict(user_id, state, reason, uploaded_key=None) -> None:
             get_store().put_file(
                 f"{conflict_prefix(user_id)}{name}.sqlite3.z", local_dir / f"{name}.sqlite3.z"
             )
-            if uploaded_key:
-                get_store().delete(uploaded_key)
         except StoreError as exc:
             logger.warning("conflict copy of user %s kept locally only: %s", user_id, exc)
     finally:
@@ -595,7 +582,22 @@ class WriteOutcome:
 
 
 def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
-    """Push every user database ``tracker`` saw written (and ``also``), each under its own lease."""
+    """Push every user database ``tracker`` saw written (and ``also``), each under its own lease.
+
+    Retention cleanup waits until the media these writes dropped are recorded as dropped
+    (then it can remove them), and past the answer when the caller defers it.
+    """
+    outer = _deferred_cleanup.get()
+    with cleanup_later() as pending:
+        results = _push_each(tracker, also)
+    if outer is not None:
+        outer.extend(pending)
+    else:
+        retention.collect_all(pending)
+    return results
+
+
+def _push_each(tracker, also) -> dict[int, SyncResult]:
     results = {}
     for user_id in sorted({*tracker.user_ids, *also}):
         try:
@@ -612,7 +614,6 @@ def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
         result = results.get(user_id)
         if result is not None and result.ok:  # the deletion is in this committed version
             mediagc.record_dropped(user_id, names, result.version)
-            _cleanup(user_id, result.version)  # may remove them at once (retention 1)
     return results
 
 

@@ -107,6 +107,12 @@ def _read_stored(user_id: int) -> CopyState | None:
     return CopyState(**{k: data[k] for k in (*_STORED_FIELDS, "updated_at") if k in data})
 
 
+def recorded_state(user_id: int) -> CopyState:
+    """What ``working.json`` records (base version, pending commit...), without reading
+    the database's live counter: ``dirty`` is not known from it (use ``read_state``)."""
+    return _read_stored(user_id) or CopyState()
+
+
 def read_state(user_id: int) -> CopyState:
     stored = _read_stored(user_id)
     live = live_changes(user_id)
