@@ -58,7 +58,7 @@ def verify(user_id: int) -> SyncResult:
         return SyncResult(user_id, Status.FAILED, row.version, str(exc))
     finally:
         image.unlink(missing_ok=True)
-        userdb.remove_side_files(image)
+        snapshots.remove_side_files(image)
     return SyncResult(user_id, Status.OK, row.version, "snapshot verified")
 
 
@@ -98,7 +98,7 @@ def restore_conflict_copy(user_id: int, name: str) -> SyncResult:
                 workingcopy.mark_dirty(user_id)
             finally:
                 image.unlink(missing_ok=True)
-                userdb.remove_side_files(image)
+                snapshots.remove_side_files(image)
                 if packed.parent == folder:
                     packed.unlink(missing_ok=True)
         sync.acknowledge(user_id)  # restoring is the operator's answer to the conflict

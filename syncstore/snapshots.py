@@ -50,11 +50,18 @@ def take(db_path: Path, workdir: Path) -> PackedSnapshot:
         raise
     finally:
         raw.unlink(missing_ok=True)
-        _remove_side_files(raw)
+        remove_side_files(raw)
 
 
-def _remove_side_files(path: Path) -> None:
-    for suffix in ("-wal", "-shm", "-journal"):
+# Files SQLite keeps beside a database. They belong to one database file: placed next
+# to another one (a database deleted and downloaded again), a -wal would be replayed
+# onto it and bring back rows deleted long ago.
+SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def remove_side_files(path: Path) -> None:
+    """Delete a private file's -wal/-shm/-journal (images and temporary files only)."""
+    for suffix in SIDE_FILE_SUFFIXES:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
@@ -74,8 +81,8 @@ def unpack(packed: Path, checksum: str, dest: Path) -> None:
         os.replace(tmp, dest)
     finally:
         # Opening a WAL-mode image (the integrity check) leaves -wal/-shm beside it.
-        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        remove_side_files(tmp)
 
 
 def install(image: Path, db_path: Path) -> int | None:

@@ -220,7 +220,7 @@ def _set_aside_foreign_copy(user_id: int, state, row) -> None:
     aside = folder / "foreign" / f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     aside.mkdir(parents=True)
     for name in (userdb.DATABASE_FILENAME, workingcopy.STATE_FILENAME):
-        for suffix in ("", *userdb.SIDE_FILE_SUFFIXES):
+        for suffix in ("", *snapshots.SIDE_FILE_SUFFIXES):
             source = folder / f"{name}{suffix}"
             if source.exists():
                 os.replace(source, aside / source.name)
@@ -257,7 +257,7 @@ def materialize(user_id: int, path: Path) -> None:
             userdb.place_new_database(image, path)
         finally:
             image.unlink(missing_ok=True)
-            userdb.remove_side_files(image)
+            snapshots.remove_side_files(image)
         workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation)
         logger.info("restored user %s at version %s from %s", user_id, row.version, row.object_key)
 
@@ -329,7 +329,7 @@ def _pull(user_id: int, row: SyncState) -> None:
         raise SyncUnavailable(f"loading version {row.version} failed: {exc}") from exc
     finally:
         image.unlink(missing_ok=True)
-        userdb.remove_side_files(image)
+        snapshots.remove_side_files(image)
     workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation)
     logger.info("pulled user %s version %s", user_id, row.version)
 

@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -32,16 +31,12 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from . import changecounter
 from .filelock import file_lock
+from .snapshots import SIDE_FILE_SUFFIXES, remove_side_files
 
 logger = logging.getLogger(__name__)
 
 ALIAS_PREFIX = "userdb_"
 DATABASE_FILENAME = "projects.sqlite3"
-# Files SQLite keeps beside a database. They belong to one database file: placed next
-# to another one (a database deleted and downloaded again), a -wal would be replayed
-# onto it and bring back rows deleted long ago.
-SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
-
 # Called with (user_id, path) before a process first uses a user's database: the sync
 # layer creates a missing file (new user, or the latest snapshot on a new machine) and
 # checks an existing one against what this machine recorded about it.
@@ -273,16 +268,14 @@ def _ensure_migrated(alias: str, lock_dir: Path) -> None:
             changecounter.install(cursor)
 
 
-@contextmanager
-def _standalone(path: Path, lock_dir: Path):
-    """A migrated, checkpointed database file outside any user's alias (an image, the
-    template): yields its connection; the WAL is folded into the file at the end."""
+def _migrate_standalone(path: Path, lock_dir: Path) -> None:
+    """Migrate and checkpoint a database file outside any user's alias (an image, the
+    template), under a throwaway alias; the WAL is folded into the file at the end."""
     alias = f"{ALIAS_PREFIX}file_{uuid.uuid4().hex[:8]}"
     with _lock:
         _register_alias_locked(alias, path)
     try:
         _ensure_migrated(alias, lock_dir)
-        yield connections[alias]
         with connections[alias].cursor() as cursor:
             # A plain copy of the file is then complete. The file stays in WAL mode, so
             # copies need no journal-mode switch (a write).
@@ -301,8 +294,7 @@ def upgrade_image(image: Path) -> None:
     is left checkpointed, with no -wal or -shm beside it.
     """
     try:
-        with _standalone(image, image.parent):
-            pass
+        _migrate_standalone(image, image.parent)
     finally:
         remove_side_files(image)
 
@@ -315,18 +307,11 @@ def _build_template(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{uuid.uuid4().hex}.building")
     try:
-        with _standalone(tmp, path.parent):
-            pass
+        _migrate_standalone(tmp, path.parent)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
         remove_side_files(tmp)
-
-
-def remove_side_files(path: Path) -> None:
-    """Delete a private file's -wal/-shm (images and temporary files only)."""
-    for suffix in SIDE_FILE_SUFFIXES:
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def set_aside_stale_side_files(path: Path) -> list[Path]:
