@@ -16,7 +16,7 @@ file outlives its last reference (storage, not data, is lost).
 import logging
 
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from . import userdb
 from .models import MediaTombstone
@@ -41,12 +41,11 @@ def drop_after_commit(names, *, using: str) -> None:
 
 def record_dropped(user_id: int, names, version: int) -> None:
     """The deletion of ``names`` is committed in ``version``."""
-    for name in names:
-        try:
-            with transaction.atomic(using="default"):
-                MediaTombstone.objects.create(user_id=user_id, name=name, version=version)
-        except IntegrityError:  # already recorded by an earlier commit
-            pass
+    # A name already recorded by an earlier commit keeps its version.
+    MediaTombstone.objects.bulk_create(
+        [MediaTombstone(user_id=user_id, name=name, version=version) for name in names],
+        ignore_conflicts=True,
+    )
 
 
 def sweep(user_id: int, oldest_kept: int) -> int:
