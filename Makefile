@@ -6,7 +6,8 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres lint format serve install install-dev
+.PHONY: run test test-postgres cluster cluster-down cluster-status lint format serve \
+	install install-dev
 
 ## run: install, migrate, create the demo data, serve on http://$(HOST):$(PORT)
 run: install
@@ -33,6 +34,19 @@ test-postgres: install-dev
 		syncstore projects reeleditor exports/tests/test_export_api.py \
 		exports/tests/test_job_transitions.py exports/tests/test_admin.py \
 		exports/tests/test_export_outcomes.py exports/tests/test_worker_start.py
+
+## cluster: production mode on this machine, in the background: PostgreSQL, Redis,
+## S3 (moto), two web instances behind nginx on http://127.0.0.1:8080, a Celery worker
+## (reeleditor/localcluster; demo / demo). `make cluster-down` stops it.
+cluster: install-dev
+	bash scripts/test-services.sh postgres redis nginx
+	$(PY) -m reeleditor.localcluster up
+
+cluster-down:
+	$(PY) -m reeleditor.localcluster down
+
+cluster-status:
+	$(PY) -m reeleditor.localcluster status
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

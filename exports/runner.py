@@ -24,7 +24,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from projects import media
-from reeleditor import logs
+from reeleditor import logs, observability
 from syncstore import leases, sync
 
 from . import progress
@@ -255,7 +255,13 @@ def _finish(job, attempt, status, *, phase, message, percent=None) -> bool:
         _lost(job, attempt)
         return False
     progress.broadcast(job)
+    outcome = (job.error_code or "error") if status == Status.ERROR else str(status)
+    observability.record_export(job.kind, outcome, _seconds_since(job.started_at))
     return True
+
+
+def _seconds_since(moment) -> float:
+    return (timezone.now() - moment).total_seconds() if moment else 0.0
 
 
 def _fail(job, attempt, code: str, message: str, *, retryable: bool) -> bool:

@@ -1,13 +1,24 @@
 """Celery workers: a worker that is ready sweeps the jobs its predecessor lost.
 
 A job that was processing on a worker that died (a deploy, a crash, a lost GPU machine)
-would otherwise wait until someone looks at it to be marked ``worker_lost``.
+would otherwise wait until someone looks at it to be marked ``worker_lost``. A worker
+with ``WORKER_METRICS_PORT`` set also serves its Prometheus metrics (export durations
+and outcomes) there.
 """
 
 from celery.signals import worker_ready
+from django.conf import settings
 from django.db import connections
 
+from reeleditor import observability
+
 from . import jobs
+
+
+@worker_ready.connect
+def serve_metrics_in_worker(**kwargs):
+    if settings.WORKER_METRICS_PORT:
+        observability.serve_worker_metrics(settings.WORKER_METRICS_PORT)
 
 
 @worker_ready.connect

@@ -7,16 +7,29 @@
   belong to the whole deployment (export jobs by status, the queue's depth, users with
   failed or conflicting syncs) are read from the central database at scrape time, so
   any web instance reports them and Celery workers need no HTTP server of their own.
+* Export durations and outcomes are recorded where the export runs: in a web instance
+  (the embedded pool) they show on its ``/metrics``; a Celery worker serves its own on
+  ``WORKER_METRICS_PORT`` (``serve_worker_metrics``), summed over its pool processes
+  when ``PROMETHEUS_MULTIPROC_DIR`` is set (prometheus_client's multiprocess mode).
 * Log lines carry the request id (``reeleditor/logs.py``).
 """
 
+import os
 import time
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse, HttpResponseForbidden
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 from .logs import request_id
@@ -40,10 +53,32 @@ LEASE_WAIT_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
 )
 
+EXPORT_SECONDS = Histogram(
+    "reeleditor_export_seconds",
+    "Time from an export's claim to its end, by kind and outcome (complete, cancelled or"
+    " the error code).",
+    ["kind", "outcome"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 10800),
+)
+
 
 def record_push(outcome: str, seconds: float) -> None:
     PUSHES.labels(outcome).inc()
     PUSH_SECONDS.labels(outcome).observe(seconds)
+
+
+def record_export(kind: str, outcome: str, seconds: float) -> None:
+    EXPORT_SECONDS.labels(kind, outcome).observe(max(0.0, seconds))
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Serve this worker's metrics on ``port`` (a thread of the worker's main process)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    start_http_server(port, registry=registry)
 
 
 class _DeploymentCollector:

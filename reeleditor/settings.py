@@ -288,6 +288,8 @@ CSRF_FAILURE_VIEW = "reeleditor.jsonapi.csrf_failure"
 # --- Observability -----------------------------------------------------------------
 # /metrics (Prometheus text format) needs "Authorization: Bearer <METRICS_TOKEN>" when set.
 METRICS_TOKEN = env("METRICS_TOKEN", "")
+# A Celery worker serves its own metrics (export durations, outcomes) on this port (0: off).
+WORKER_METRICS_PORT = envint("WORKER_METRICS_PORT", 0)
 # LOG_FORMAT=json: one JSON object per line with request_id, user_id and job_id.
 LOG_FORMAT = env("LOG_FORMAT", "text")
 if LOG_FORMAT not in ("text", "json"):
