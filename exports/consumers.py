@@ -1,5 +1,6 @@
 """Export progress over a WebSocket: the owner of a job watches it live."""
 
+import logging
 import uuid
 
 from channels.db import database_sync_to_async
@@ -7,6 +8,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import jobs, progress
 from .models import ExportJob
+
+logger = logging.getLogger(__name__)
+# Close code of a watcher refused because the channel layer (Redis) is unreachable:
+# "try again later"; the export panel reconnects, and the job's state is in the
+# database meanwhile, so nothing is missed.
+TRY_AGAIN_LATER = 1013
 
 
 class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
@@ -26,8 +33,16 @@ class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4404)  # another user's job looks like no job at all
             return
         progress.remember_consumer_loop()
-        self.group = progress.group_name(job_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        group = progress.group_name(job_id)
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:  # the layer's own errors (redis-py's), whatever they are
+            # Refuse with an answer rather than crash: a crash resets the connection,
+            # which the entry point counts against this instance.
+            logger.warning("export watcher refused: channel layer unavailable (%s)", exc)
+            await self.close(code=TRY_AGAIN_LATER)
+            return
+        self.group = group
         await self.accept()
         await self.send_json(await self._current_state(job_id))
 

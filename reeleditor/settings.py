@@ -156,15 +156,28 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Redis, channels, celery --------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+
+
+def channel_layers_for(redis_url: str) -> dict:
+    """Channels on Redis, or in memory (one process) without it.
+
+    channels_redis waits for messages with a 5 s blocking pop; redis-py 8 reads with a
+    5 s timeout by default, which then fires first and kills every quiet consumer
+    (channels_redis issue 422). The read timeout must outlast the pop, and stays finite
+    so a connection that died silently is still noticed.
+    """
+    if not redis_url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    host = {"address": redis_url, "socket_timeout": 15, "socket_connect_timeout": 5}
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [host]},
         }
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+CHANNEL_LAYERS = channel_layers_for(REDIS_URL)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
