@@ -198,6 +198,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 60)
 S3_BUCKET = env("S3_BUCKET", "")
 S3_ENDPOINT_URL = env("S3_ENDPOINT_URL", "") or None
 S3_REGION = env("S3_REGION", "auto" if S3_ENDPOINT_URL else "us-east-1")
+# Where browsers reach the store, when not at S3_ENDPOINT_URL (an internal name, as in
+# compose.yaml): media links are signed for this host (projects/mediastorage.py).
+S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL", "") or None
 MEDIA_ROOT = REELEDITOR_DATA_DIR / "media"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -208,10 +211,11 @@ WHITENOISE_USE_FINDERS = True
 
 if S3_BUCKET:
     _media_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "projects.mediastorage.MediaStorage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
             "endpoint_url": S3_ENDPOINT_URL,
+            "public_endpoint_url": S3_PUBLIC_ENDPOINT_URL,
             "region_name": S3_REGION,
             "location": "media",
             "default_acl": None,

@@ -1,6 +1,7 @@
 """Serving media with HTTP Range (video seeking), through the test client and through ASGI."""
 
 import pytest
+import requests
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core.files.base import ContentFile
@@ -289,3 +290,33 @@ def test_a_download_from_s3_is_a_presigned_attachment(alice, settings, s3_store)
     assert response.status_code == 302
     assert "response-content-disposition=attachment" in response["Location"]
     assert client.get(f"/media/{name}").status_code == 302  # plain playback: presigned too
+
+
+@pytest.mark.django_db
+def test_media_links_are_signed_for_the_public_endpoint(alice, settings, s3_store):
+    """The app reaches the store at 127.0.0.1, browsers at "localhost" (as compose's app
+    reaches minio:9000 and browsers localhost:9000): links name the browser's host and
+    fetch the file from it."""
+    public = settings.S3_ENDPOINT_URL.replace("127.0.0.1", "localhost")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "projects.mediastorage.MediaStorage",
+            "OPTIONS": {
+                "bucket_name": settings.S3_BUCKET,
+                "endpoint_url": settings.S3_ENDPOINT_URL,
+                "public_endpoint_url": public,
+                "region_name": "us-east-1",
+                "location": "media",
+            },
+        },
+    }
+    name = media.new_name(alice.pk, "final", "mp4")
+    media.save(name, ContentFile(b"\x01" * 100))
+    client = Client()
+    client.force_login(alice)
+    for query in ("", "?download=reel.mp4"):
+        location = client.get(f"/media/{name}{query}")["Location"]
+        assert location.startswith(public + "/"), location
+        fetched = requests.get(location, timeout=10)
+        assert fetched.status_code == 200 and fetched.content == b"\x01" * 100
