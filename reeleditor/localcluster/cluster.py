@@ -156,8 +156,8 @@ class LocalCluster:
         )  # fmt: skip
         self.entry = Service(
             "entry",
-            ["nginx", "-p", str(self.workdir / "nginx"), "-c", str(self.workdir / "nginx.conf"),
-             "-e", str(self.workdir / "nginx-error.log")],
+            [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(self.workdir / "nginx"),
+             "-c", str(self.workdir / "nginx.conf"), "-e", str(self.workdir / "nginx-error.log")],
             workdir=self.workdir, port=self.ports.entry,
         )  # fmt: skip
 
@@ -292,7 +292,7 @@ class LocalCluster:
         """nginx's main configuration: this cluster's ports, then the shared server part."""
         tmp = self.workdir / "nginx" / "tmp"
         upstreams = "\n".join(
-            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;"
+            f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;"
             for port in self.ports.web
         )
         # As root, nginx's workers would drop to "nobody" and could not write the temp
