@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import close_old_connections
+from kombu.exceptions import OperationalError
 
 from . import runner
 from .tasks import run_export_job
@@ -33,7 +34,13 @@ _on_pool_start: list[Callable[[], object]] = []
 def submit(job_id) -> None:
     """Queue the job (called on commit of the transaction that created or reset it)."""
     if settings.REDIS_URL:
-        run_export_job.apply_async((str(job_id),), queue=celery_queue_for(job_id))
+        try:
+            run_export_job.apply_async((str(job_id),), queue=celery_queue_for(job_id))
+        except OperationalError as exc:  # the broker is unreachable (Redis restarting)
+            # The job is recorded as pending: it is queued again when it is next looked
+            # at after EXPORT_STALE_AFTER (jobs.mark_if_lost), so the request that
+            # started it still answers what is true: the export is queued.
+            logger.warning("export %s not handed to the broker (%s); it stays queued", job_id, exc)
         return
     _local_pool().submit(_run_in_pool, str(job_id))
 

@@ -29,6 +29,7 @@ from exports.tests.test_export_flow import (
 )
 from projects.tests.helpers import post_json
 from reeleditor.celery import app as celery_app
+from reeleditor.settings import channel_layers_for
 from syncstore.models import SyncState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -41,12 +42,7 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 def redis_mode(settings, local_store):
     settings.REDIS_URL = REDIS_URL
     settings.EXPORT_PRESET = "ultrafast"
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
+    settings.CHANNEL_LAYERS = channel_layers_for(REDIS_URL)  # as production configures it
     channel_layers.backends = {}
     previous_broker = celery_app.conf.broker_url
     celery_app.conf.broker_url = REDIS_URL
@@ -166,3 +162,37 @@ async def test_upscaled_exports_go_to_the_gpu_workers_queue(redis_mode, django_u
     assert await asyncio.to_thread(broker.llen, "celery") == 1
     assert str(upscaled.id).encode() in await asyncio.to_thread(broker.lindex, "upscale", 0)
     await asyncio.to_thread(broker.delete, "celery", "upscale")
+
+
+@pytest.fixture
+def broker_down(settings, local_store):
+    """Redis configured but not there (restarting): nothing listens on port 1."""
+    down = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = down
+    previous = celery_app.conf.broker_url, celery_app.conf.broker_connection_timeout
+    celery_app.conf.broker_url, celery_app.conf.broker_connection_timeout = down, 1
+    yield
+    celery_app.conf.broker_url, celery_app.conf.broker_connection_timeout = previous
+
+
+async def test_an_export_started_while_the_broker_is_down_is_queued_not_a_500(
+    broker_down, django_user_model, ball_clip, settings
+):
+    """The job is recorded before it is handed to the broker; the broker being away
+    (Redis restarting) leaves it pending, and it is queued again when next looked at
+    (jobs.mark_if_lost). A 500 here told the user nothing had started while it had."""
+    alice = await django_user_model.objects.acreate(username="alice")
+    client = await asyncio.to_thread(signed_in, alice)
+    project = await asyncio.to_thread(setup_project, client, ball_clip)
+    response = await asyncio.to_thread(
+        post_json, client, f"/api/projects/{project['id']}/exports", {"kind": "framing"}
+    )
+    assert response.status_code == 202, response.content
+    job = await ExportJob.objects.aget(pk=response.json()["job_id"])
+    assert job.status == ExportJob.Status.PENDING
+    # Looked at after it went stale: queued again (the broker is still away: no error).
+    await ExportJob.objects.filter(pk=job.pk).aupdate(
+        created_at=timezone.now() - timedelta(seconds=settings.EXPORT_STALE_AFTER + 1)
+    )
+    state = await asyncio.to_thread(client.get, f"/api/exports/{job.pk}")
+    assert state.status_code == 200 and state.json()["status"] == "pending"

@@ -33,6 +33,9 @@ from .processes import Service, ServiceFailed, free_port, port_answers
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_SHARED_CONF = ROOT / "deploy" / "nginx" / "reeleditor.conf"
 BUCKET = "reeleditor"
+# daphne refuses a WebSocket whose handshake takes over 5 s by default: on a loaded
+# instance (the other one just died) export watchers were refused in bursts.
+DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
 # The developer's shell must not configure the processes of the cluster.
 _APP_ENV_PREFIXES = (
     "AWS_",
@@ -165,7 +168,7 @@ class LocalCluster:
         return Service(
             f"web{number}",
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "reeleditor.asgi:application"],
+             *DAPHNE_OPTIONS, "reeleditor.asgi:application"],
             workdir=self.workdir, cwd=ROOT, port=port,
             env=self.app_env(self.workdir / f"web{number}" / "data"),
             ready=lambda: _http_answers(f"http://127.0.0.1:{port}/healthz"),
@@ -295,6 +298,9 @@ class LocalCluster:
             f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;"
             for port in self.ports.web
         )
+        ws_upstreams = "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=0;" for port in self.ports.web
+        )
         # As root, nginx's workers would drop to "nobody" and could not write the temp
         # folders here; the cluster is a developer's tool, so they stay who started it.
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -317,6 +323,9 @@ http {{
     upstream reeleditor {{
 {upstreams}
         keepalive 16;
+    }}
+    upstream reeleditor_ws {{
+{ws_upstreams}
     }}
     server {{
         listen 127.0.0.1:{self.ports.entry};

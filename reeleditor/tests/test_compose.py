@@ -33,6 +33,7 @@ def test_the_web_instances_run_daphne_as_the_cluster_does(compose, cluster):
         args = after(compose[name]["command"], "daphne")
         assert args[-1] == cluster_args[-1] == "reeleditor.asgi:application"
         assert args[:2] == ["-b", "0.0.0.0"] and cluster_args[:2] == ["-b", "127.0.0.1"]
+        assert args[4:] == cluster_args[4:]  # address and port aside, the same options
         assert compose[name]["build"]["args"]["REQUIREMENTS"] == "requirements.txt"  # no CUDA
 
 
@@ -65,6 +66,8 @@ def test_the_entry_point_shares_the_clusters_nginx_configuration(compose):
     assert "./deploy/nginx/reeleditor.conf:/etc/nginx/reeleditor.conf:ro" in mounts
     conf = (ROOT / "deploy/nginx/compose.conf").read_text()
     assert "include /etc/nginx/reeleditor.conf;" in conf
+    for upstream in ("reeleditor", "reeleditor_ws"):
+        assert f"upstream {upstream} {{" in conf
     assert "server web1:8000" in conf and "server web2:8000" in conf
 
 

@@ -13,13 +13,14 @@ from syncstore.tests.faults import postgres
 _CLUSTER_DIR = Path(__file__).resolve().parent
 # Fast enough to see every fault's recovery within the suite's few minutes: a worker
 # that stops beating is lost after 10 s, a store call gives up after 1 s (connect) or
-# 3 s (read), copies kept through a store cut are retried every 2 s.
+# 2 s (read), so a write's push (three tries) fails within the 10 s cut rather than
+# outlasting it, and copies kept through a store cut are retried every 2 s.
 SUITE_ENV = {
     "EXPORT_STALE_AFTER": "10",
     "EXPORT_HEARTBEAT_SECONDS": "2",
     "EXPORT_PRESET": "ultrafast",
     "SNAPSHOT_CONNECT_TIMEOUT": "1",
-    "SNAPSHOT_READ_TIMEOUT": "3",
+    "SNAPSHOT_READ_TIMEOUT": "2",
     "SYNC_RETRY_INTERVAL": "2",
 }
 

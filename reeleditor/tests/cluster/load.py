@@ -182,8 +182,8 @@ class SimulatedUser:
         while not stop.is_set():
             action = self.random.choices(actions, weights)[0]
             getattr(self, action)()
-            # Think time: a person, not a benchmark.
-            stop.wait(self.random.uniform(0.05, 0.4))
+            # Think time: a person dragging keyframes, not a benchmark.
+            stop.wait(self.random.uniform(0.2, 1.0))
 
     def page(self) -> None:
         path = self.random.choice(["/", f"/projects/{self.project_id}/"])

@@ -314,7 +314,7 @@ def test_twenty_users_through_store_cut_worker_kill_web_kill_and_redis_restart(c
     assert exports["duplicate_videos"] == [], details
     # The load and the faults really happened.
     assert exports["complete"] >= USERS, figures["jobs"]
-    assert figures["write_answers"].get("autosave 200 ok", 0) > 200, figures["write_answers"]
+    assert figures["write_answers"].get("autosave 200 ok", 0) > 100, figures["write_answers"]
     assert any(w["sync"] == "failed" for w in ledger.writes), "the store cut failed no write"
     assert progress_after_redis > 0, "no export progressed after Redis came back"
     assert all(n > 0 for n in figures["requests_per_instance"].values()), figures
