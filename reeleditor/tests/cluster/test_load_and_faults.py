@@ -315,7 +315,10 @@ def test_twenty_users_through_store_cut_worker_kill_web_kill_and_redis_restart(c
     # The load and the faults really happened.
     assert exports["complete"] >= USERS, figures["jobs"]
     assert figures["write_answers"].get("autosave 200 ok", 0) > 100, figures["write_answers"]
-    assert any(w["sync"] == "failed" for w in ledger.writes), "the store cut failed no write"
+    # The store cut was felt: writes kept and retried ("failed"), or refused with 503
+    # because the copy had to be pulled first (the entry point alternates instances).
+    felt = sum(w["sync"] == "failed" or w["status"] == 503 for w in ledger.writes)
+    assert felt > 0, "the store cut changed no answer"
     assert progress_after_redis > 0, "no export progressed after Redis came back"
     assert all(n > 0 for n in figures["requests_per_instance"].values()), figures
 
