@@ -28,19 +28,19 @@ def admin_url() -> str:
     return os.environ.get("CLUSTER_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
-def recreate_database() -> str:
+def recreate_database(name: str) -> str:
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(admin_url(), autocommit=True, connect_timeout=5) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-            (DATABASE,),
+            (name,),
         )
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     parts = urllib.parse.urlsplit(admin_url())
-    return urllib.parse.urlunsplit(parts._replace(path="/" + DATABASE))
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
 def read_state(workdir: Path) -> dict | None:
@@ -62,12 +62,13 @@ def running(state: dict | None) -> dict[str, int]:
     return alive
 
 
-def up(workdir: Path) -> int:
+def up(workdir: Path, database: str, free_ports: bool) -> int:
     if running(read_state(workdir)):
         print(f"a cluster is already running (state in {workdir}); `make cluster-down` first")
         return 1
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(workdir, recreate_database(), ports=Ports())
+    ports = Ports.free() if free_ports else Ports()
+    cluster = LocalCluster(workdir, recreate_database(database), ports=ports)
     try:
         cluster.start(demo=True, progress=lambda step: print(f"cluster: starting {step}"))
     except ServiceFailed as exc:
@@ -89,7 +90,7 @@ stop it with: make cluster-down"""
     return 0
 
 
-def down(workdir: Path) -> int:
+def down(workdir: Path, **_) -> int:
     state = read_state(workdir)
     alive = running(state)
     if not alive:
@@ -103,7 +104,7 @@ def down(workdir: Path) -> int:
     return 0
 
 
-def status(workdir: Path) -> int:
+def status(workdir: Path, **_) -> int:
     state = read_state(workdir)
     alive = running(state)
     if not state:
@@ -119,9 +120,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reeleditor.localcluster")
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state and logs")
+    parser.add_argument("--database", default=DATABASE, help="recreated by up")
+    parser.add_argument(
+        "--free-ports", action="store_true", help="any free ports instead of 8080, 8001, ..."
+    )
     args = parser.parse_args(argv)
-    workdir = args.dir.resolve()
-    return {"up": up, "down": down, "status": status}[args.command](workdir)
+    command = {"up": up, "down": down, "status": status}[args.command]
+    return command(args.dir.resolve(), database=args.database, free_ports=args.free_ports)
 
 
 if __name__ == "__main__":
