@@ -201,27 +201,32 @@ class Lease:
     def _claim(cls, user_id: int, local: FileLock, *, wait: float, ttl: float) -> "Lease":
         token = _new_token()
         try:
-            try:
-                SyncState.objects.ensure(user_id)
-            except SyncState.DoesNotExist:
-                # Not "held by another writer": there is no account to hold a lease for.
-                raise LeaseUnavailable(f"user {user_id} has no account (deleted?)") from None
-
             # We hold this machine's file lock, so a claim made from this machine is not
             # held by anyone alive (a live holder here would hold the file lock): it was
             # left by a process that crashed, and need not be waited out.
             crashed_here = Q(lease_holder__startswith=_local_prefix())
+            ensured = False
 
             def attempt() -> bool:
+                nonlocal ensured
                 now = timezone.now()
                 free = Q(lease_holder="") | Q(lease_expires_at__lt=now) | crashed_here
-                return bool(
-                    SyncState.objects.filter(free, user_id=user_id).update(
-                        lease_holder=token,
-                        lease_expires_at=now + timedelta(seconds=ttl),
-                        fence=F("fence") + 1,
-                    )
+                claimed = SyncState.objects.filter(free, user_id=user_id).update(
+                    lease_holder=token,
+                    lease_expires_at=now + timedelta(seconds=ttl),
+                    fence=F("fence") + 1,
                 )
+                if claimed or ensured:
+                    return bool(claimed)
+                # Held by another writer, or no row yet (a new user): make sure of the
+                # row once, then claim again. Most writes find the row there and free.
+                ensured = True
+                try:
+                    SyncState.objects.ensure(user_id)
+                except SyncState.DoesNotExist:
+                    # Not "held by another writer": there is no account to hold a lease for.
+                    raise LeaseUnavailable(f"user {user_id} has no account (deleted?)") from None
+                return attempt()
 
             acquired = _poll(attempt, wait)
             if acquired:

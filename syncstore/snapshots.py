@@ -35,15 +35,21 @@ class PackedSnapshot:
     changes: int | None  # the image's change counter: which writes it holds
 
 
-def take(db_path: Path, workdir: Path) -> PackedSnapshot:
-    """Pack a consistent image of the database at ``db_path`` into ``workdir``."""
+def take(db_path: Path, workdir: Path, *, keep: bool = False) -> PackedSnapshot:
+    """Pack a consistent image of the database at ``db_path`` into ``workdir``.
+
+    The image is a scratch file, deleted at once: it is written with no journal and no
+    syncs. The packed file is only synced to disk with ``keep`` (a conflict copy kept on
+    this machine); a push uploads it and deletes it, and a crash leaves garbage either
+    way: its durability is the store's and the registry's, not this disk's.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     raw = workdir / f".{uuid.uuid4().hex}.image"
     packed = workdir / f".{uuid.uuid4().hex}.sqlite3.z"
     try:
-        _backup(db_path, raw)
+        _backup(db_path, raw, scratch=True)
         changes = changecounter.read_file(raw)
-        checksum, size = _compress(raw, packed)
+        checksum, size = _compress(raw, packed, sync=keep)
         return PackedSnapshot(packed, size, checksum, raw.stat().st_size, changes)
     except BaseException:
         packed.unlink(missing_ok=True)
@@ -123,11 +129,14 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _backup(source: Path, dest: Path) -> None:
+def _backup(source: Path, dest: Path, *, scratch: bool = False) -> None:
     src = sqlite3.connect(source, timeout=30)
     try:
         dst = sqlite3.connect(dest, timeout=30)
         try:
+            if scratch:  # a private, new file deleted right after: nothing to roll back
+                dst.execute("PRAGMA journal_mode=OFF")
+                dst.execute("PRAGMA synchronous=OFF")
             src.backup(dst)
         finally:
             dst.close()
@@ -135,7 +144,7 @@ def _backup(source: Path, dest: Path) -> None:
         src.close()
 
 
-def _compress(source: Path, dest: Path) -> tuple[str, int]:
+def _compress(source: Path, dest: Path, *, sync: bool) -> tuple[str, int]:
     digest = hashlib.sha256()
     compressor = zlib.compressobj(COMPRESSION_LEVEL)
     size = 0
@@ -143,8 +152,9 @@ def _compress(source: Path, dest: Path) -> tuple[str, int]:
         while chunk := src.read(CHUNK):
             size += _write(dst, digest, compressor.compress(chunk))
         size += _write(dst, digest, compressor.flush())
-        dst.flush()
-        os.fsync(dst.fileno())
+        if sync:
+            dst.flush()
+            os.fsync(dst.fileno())
     return digest.hexdigest(), size
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from reeleditor import observability
@@ -97,6 +97,8 @@ def _commit(user_id: int, expected: int, fence: int, key: str, packed) -> bool:
             last_error="",
             failure_count=0,
             updated_at=now,
+            # What _record_ok did in a statement of its own: a conflict stays visible.
+            status=Case(When(status=Status.FAILED, then=Value(Status.OK)), default=F("status")),
         )
         if updated:
             SnapshotVersion.objects.create(
@@ -418,7 +420,6 @@ def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
         return _refuse_stale(user_id, state, registry_row(user_id), uploaded_key=key)
     _crash_point("after_commit")
     workingcopy.mark_committed(user_id, row.version + 1, packed.changes, row.incarnation)
-    _record_ok(user_id)
     _cleanup(user_id, row.version + 1)
     logger.info(
         "committed user %s version %s (%s bytes)", user_id, row.version + 1, packed.size_bytes
@@ -518,7 +519,7 @@ def _preserve_conflict(user_id, state, reason) -> None:
     name = f"{stamp}-base{state.base_version}-{uuid.uuid4().hex[:8]}"
     local_dir = userdb.user_dir(user_id) / "conflicts"
     local_dir.mkdir(parents=True, exist_ok=True)
-    packed = snapshots.take(userdb.database_path(user_id), workdir(user_id))
+    packed = snapshots.take(userdb.database_path(user_id), workdir(user_id), keep=True)
     try:
         packed.path.replace(local_dir / f"{name}.sqlite3.z")
         try:
