@@ -44,7 +44,6 @@ markdown tables.
 
 import argparse
 import functools
-import hashlib
 import json
 import math
 import os
@@ -483,7 +482,7 @@ class Breakdown:
         ("sync", "push", PUSH),
         ("snapshots", "take", TAKE),
         ("snapshots", "_backup", "    snapshot: backup API into a temporary image"),
-        ("snapshots", "_compress", "    snapshot: zlib 1 + sha256 + fsync"),
+        ("snapshots", "_compress", "    snapshot: zlib 1 + sha256"),
         ("stores.S3SnapshotStore", "put_file", "  push: PUT"),
         ("workingcopy", "mark_pending", "  push: working.json pending (fsync x2)"),
         ("sync", "_commit", "  push: registry commit (CAS + history row)"),
@@ -628,47 +627,6 @@ class Breakdown:
         return result
 
 
-def snapshot_without_fsyncs(db: Path, workdir: Path, runs: int = 5) -> dict[str, float]:
-    """``snapshots.take`` as it is against the same steps without the fsyncs of files that
-    are deleted right after the upload (the image, the compressed file), in turns."""
-    import sqlite3
-    import zlib
-
-    from syncstore import snapshots
-
-    def take_lighter():
-        raw = workdir / f".{uuid.uuid4().hex}.image"
-        packed = workdir / f".{uuid.uuid4().hex}.z"
-        src = sqlite3.connect(db)
-        dst = sqlite3.connect(raw)
-        dst.execute("PRAGMA journal_mode=OFF")
-        dst.execute("PRAGMA synchronous=OFF")
-        src.backup(dst)
-        dst.close()
-        src.close()
-        digest, compressor = hashlib.sha256(), zlib.compressobj(snapshots.COMPRESSION_LEVEL)
-        with open(raw, "rb") as source, open(packed, "wb") as out:
-            while chunk := source.read(snapshots.CHUNK):
-                data = compressor.compress(chunk)
-                digest.update(data)
-                out.write(data)
-            data = compressor.flush()
-            digest.update(data)
-            out.write(data)
-        raw.unlink()
-        packed.unlink()
-
-    def take_now():
-        snapshots.take(db, workdir).path.unlink()
-
-    times = defaultdict(list)
-    for _ in range(runs):
-        for name, call in (("now", take_now), ("without fsyncs", take_lighter)):
-            seconds, _ = timed(call)
-            times[name].append(seconds)
-    return {name: p50(values) for name, values in times.items()}
-
-
 # --- The run -----------------------------------------------------------------------------
 
 
@@ -765,11 +723,6 @@ def measure_size(ctx, size_mib: int) -> dict:
         say(ctx, f"in-process breakdown ({args.profile_writes} writes)")
         user = get_user_model().objects.get(pk=user_id)
         breakdown = Breakdown().run(user, ctx.clip_path, ctx.body, args.profile_writes)
-        from syncstore import sync, userdb
-
-        breakdown["snapshot"] = snapshot_without_fsyncs(
-            userdb.database_path(user_id), sync.workdir(user_id)
-        )
 
     pairs = [d - p for d, p in zip(samples["durable write"], samples["plain write"], strict=True)]
     budget = [u + c for u, c in zip(samples["PUT"], samples["commit"], strict=True)]
@@ -854,12 +807,6 @@ def report(results, args):
     print("\nOne durable write's central-database statements, in order (the first sample):\n")
     for sql in done[0]["breakdown"]["example"]:
         print(f"    {sql}")
-    print("\nThe snapshot, as taken now and without fsyncing its temporary files (p50 ms):\n")
-    print("| database | take now | without the temporary files' fsyncs |")
-    print("|---|---|---|")
-    for r in done:
-        snap = r["breakdown"]["snapshot"]
-        print(f"| {r['size_mib']} MiB | {ms(snap['now']):.1f} | {ms(snap['without fsyncs']):.1f} |")
 
 
 def main():
