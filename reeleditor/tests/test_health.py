@@ -1,9 +1,12 @@
 """Liveness and readiness answer without a session, and readiness names what failed."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.test import Client
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +122,52 @@ def test_log_lines_of_an_export_job_carry_its_id():
     assert json.loads(logs.JsonFormatter().format(record))["job_id"] == "9f3c"
     logs.ContextFilter().filter(record)  # outside the job: no id
     assert "job_id" not in json.loads(logs.JsonFormatter().format(record))
+
+
+def test_export_durations_and_outcomes_are_metrics(monkeypatch, tmp_path):
+    """Recorded where the export ends; a worker serves them on WORKER_METRICS_PORT, summed
+    over its pool processes (prometheus_client's multiprocess mode)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from reeleditor import observability
+    from syncstore.tests.helpers import free_port
+
+    observability.record_export("framing", "complete", 3.2)
+    text = Client().get("/metrics").content.decode()
+    assert 'reeleditor_export_seconds_count{kind="framing",outcome="complete"}' in text
+
+    # A worker's main process serving what its pool processes recorded.
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    code = f"""
+import multiprocessing, time
+from reeleditor import observability
+
+def export_in_pool_process():
+    observability.record_export("overlay", "worker_lost", 12.0)
+
+process = multiprocessing.get_context("fork").Process(target=export_in_pool_process)
+process.start(); process.join()
+observability.serve_worker_metrics({port})
+time.sleep(30)
+"""
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PATH": "/usr/bin:/bin"}
+    worker = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    served = r.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the worker's metrics never answered"
+                time.sleep(0.2)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert 'reeleditor_export_seconds_count{kind="overlay",outcome="worker_lost"} 1.0' in served
