@@ -66,6 +66,8 @@ class Ledger:
         self.exports: list[dict] = []
         self.events: Counter = Counter()
         self.writes_in_flight = 0
+        # (start, end, endpoint, status) of every request, on the monotonic clock
+        self.timeline: list[tuple[float, float, str, int | None]] = []
 
     def request(self, client: ApiClient, endpoint: str, method: str, path: str, **kwargs):
         """One timed request; returns the answer, or None when none came (connection lost)."""
@@ -73,15 +75,16 @@ class Ledger:
         if writing:
             with self._lock:
                 self.writes_in_flight += 1
-        started = time.perf_counter()
+        started = time.monotonic()
         try:
             answer = client.request(method, path, **kwargs)
         except requests.RequestException:
             answer = None
-        seconds = time.perf_counter() - started
+        ended = time.monotonic()
         with self._lock:
             self.writes_in_flight -= writing
-            self.latency[endpoint].append(seconds)
+            self.latency[endpoint].append(ended - started)
+            self.timeline.append((started, ended, endpoint, answer.status if answer else None))
             self.statuses[f"{endpoint} {answer.status if answer else 'no answer'}"] += 1
         return answer
 
