@@ -288,8 +288,9 @@ class LocalCluster:
         return result
 
     def _worker_ready(self) -> bool:
-        # Celery prints "<name> ready." once it consumes its queues.
-        return "worker1@" in (tail := self.worker.log_tail(20000)) and " ready." in tail
+        # Celery prints "<name> ready." once it consumes its queues (this start's log
+        # only: a restarted worker's log still holds the last start's line).
+        return "worker1@" in (log := self.worker.log_since_start()) and " ready." in log
 
     def _write_nginx_conf(self) -> None:
         """nginx's main configuration: this cluster's ports, then the shared server part."""

@@ -66,6 +66,7 @@ class Service:
         self.log_path = self.workdir / f"{name}.log"
         self.process: subprocess.Popen | None = None
         self.starts = 0
+        self._log_start = 0  # where this start's output begins in the log
 
     def __repr__(self):
         state = f"pid {self.pid}" if self.alive else "stopped"
@@ -85,6 +86,7 @@ class Service:
             raise RuntimeError(f"{self.name} is already running")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             banner = f"\n--- {self.name}: start #{self.starts}: {' '.join(self.command)}\n"
             log.write(banner.encode())
@@ -150,6 +152,15 @@ class Service:
         else:
             self.stop()
         return self.start(timeout)
+
+    def log_since_start(self) -> str:
+        """What the process wrote since it was last started (readiness checks)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                return log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
