@@ -61,6 +61,9 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from reeleditor.localcluster.cluster import clean_environment  # noqa: E402 (after the path)
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench-password-1"
 START_TIMEOUT = 60.0
@@ -68,22 +71,6 @@ DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
 CLIP = dict(width=640, height=360, fps=30, seconds=2.0)
 CONFIGS = ("per-user", "central")
 PHASES = ("list", "autosave")
-# The developer's shell must not configure the servers (as the fault suite does).
-_APP_ENV_PREFIXES = (
-    "AWS_",
-    "S3_",
-    "SNAPSHOT_",
-    "EXPORT_",
-    "DJANGO_",
-    "SYNC_",
-    "LEASE_",
-    "REELEDITOR_",
-    "DATABASE_",
-    "USER_DATABASE_",
-    "MAX_",
-    "SECURE_",
-)
-_APP_ENV_NAMES = ("REDIS_URL", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LOG_LEVEL")
 
 
 def free_port() -> int:
@@ -140,11 +127,7 @@ class Server:
     def __post_init__(self):
         self.data_dir = self.workdir / "data"
         self.log = self.workdir / "daphne.log"
-        self.env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(_APP_ENV_PREFIXES) and name not in _APP_ENV_NAMES
-        }
+        self.env = clean_environment()  # the developer's shell must not configure them
         self.env.update(
             {
                 "DJANGO_SETTINGS_MODULE": self.settings,

@@ -29,37 +29,18 @@ from pathlib import Path
 
 import requests
 
+from reeleditor.localcluster.cluster import clean_environment
 from syncstore.tests.helpers import free_port, run_manage, start_daphne
 
 # FAULT_APP_ROOT: run the instances from another checkout (to show a suite fails on an
 # older release); the test process itself always runs this tree.
 ROOT = Path(os.environ.get("FAULT_APP_ROOT") or Path(__file__).resolve().parents[3])
 START_TIMEOUT = 60.0
-# The developer's shell must not configure the processes under test.
-_APP_ENV_PREFIXES = (
-    "AWS_",
-    "S3_",
-    "SNAPSHOT_",
-    "EXPORT_",
-    "DJANGO_",
-    "SYNC_",
-    "LEASE_",
-    "UPSCALE_",
-    "REELEDITOR_",
-    "DATABASE_",
-    "USER_DATABASE_",
-    "MAX_",
-)
-_APP_ENV_NAMES = ("REDIS_URL", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LOG_LEVEL")
 
 
 def base_environment(database_url: str, data_dir: Path | str) -> dict[str, str]:
     """The environment of an app process (or ``manage.py``) on ``database_url``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(_APP_ENV_PREFIXES) and name not in _APP_ENV_NAMES
-    }
+    env = clean_environment()  # the developer's shell must not configure them
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "reeleditor.settings",
