@@ -7,25 +7,17 @@ signature covers the host, so links for browsers are signed for the public endpo
 makes itself still goes to ``S3_ENDPOINT_URL``. Signing needs no network access.
 """
 
-import threading
-
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
 
 class MediaStorage(S3Storage):
-    def __init__(self, **settings):
-        super().__init__(**settings)
-        self._public_clients = threading.local()
+    _public = None  # the signing client, made on first use
 
-    def __getstate__(self):  # S3Storage drops its thread-local clients when pickled
+    def __getstate__(self):  # as S3Storage drops its connections when pickled
         state = super().__getstate__()
-        state.pop("_public_clients", None)
+        state.pop("_public", None)
         return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._public_clients = threading.local()
 
     def get_default_settings(self):
         return {**super().get_default_settings(), "public_endpoint_url": None}
@@ -38,18 +30,20 @@ class MediaStorage(S3Storage):
             "Bucket": self.bucket_name,
             "Key": self._normalize_name(clean_name(name)),
         }
-        return self._public_client().generate_presigned_url(
+        return self._public_client.generate_presigned_url(
             "get_object",
             Params=params,
             ExpiresIn=self.querystring_expire if expire is None else expire,
             HttpMethod=http_method,
         )
 
+    @property
     def _public_client(self):
-        # boto3 clients are not shared between threads (daphne runs views in several).
-        client = getattr(self._public_clients, "client", None)
-        if client is None:
-            client = self._create_session().client(
+        # One client for every thread: boto3's low-level clients are thread-safe (its
+        # resources, which S3Storage keeps per thread, are not). Two threads racing here
+        # at first use make two equivalent clients; one is kept.
+        if self._public is None:
+            self._public = self._create_session().client(
                 "s3",
                 region_name=self.region_name,
                 use_ssl=self.use_ssl,
@@ -57,5 +51,4 @@ class MediaStorage(S3Storage):
                 config=self.client_config,
                 verify=self.verify,
             )
-            self._public_clients.client = client
-        return client
+        return self._public
