@@ -290,6 +290,7 @@ def test_twenty_users_through_store_cut_worker_kill_web_kill_and_redis_restart(c
         "export_outcomes": dict(Counter(r["outcome"] for r in ledger.exports)),
         "export_retries": sum(r["retries"] for r in ledger.exports),
         "websocket_reconnects": sum(r["reconnects"] for r in ledger.exports),
+        "export_starts_refused_or_unanswered": ledger.events["export start refused or unanswered"],
         "progress_messages_after_redis_restart": progress_after_redis,
         "jobs": dict(
             Counter(
