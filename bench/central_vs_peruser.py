@@ -48,7 +48,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from reeleditor.localcluster.cluster import clean_environment  # noqa: E402 (after the path)
+from reeleditor.localcluster.processes import MotoServer, free_port  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench-password-1"
@@ -71,12 +71,6 @@ DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
 CLIP = dict(width=640, height=360, fps=30, seconds=2.0)
 CONFIGS = ("per-user", "central")
 PHASES = ("list", "autosave")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -412,22 +406,6 @@ def make_clip(workdir: Path) -> bytes:
     return path.read_bytes()
 
 
-def start_moto(workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = workdir / "moto.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/moto-api/", process, log)
-    return process, url
-
-
 def store_env(args, name: str, workdir: Path, moto_url: str | None) -> dict:
     if args.store == "local":
         return {"SNAPSHOT_LOCAL_DIR": str(workdir / "snapshots")}
@@ -540,7 +518,8 @@ def main():
     try:
         moto_url = None
         if args.store == "moto":
-            moto, moto_url = start_moto(workdir)
+            moto = MotoServer(workdir).start(timeout=START_TIMEOUT)
+            moto_url = moto.url
         settings = {"per-user": "reeleditor.settings", "central": "bench.central_settings"}
         for config in CONFIGS:
             (workdir / config).mkdir()
@@ -595,7 +574,8 @@ def main():
     finally:
         for server in servers.values():
             stop(server.process)
-        stop(moto)
+        if moto is not None:
+            moto.stop()
         with contextlib.suppress(psycopg.Error):
             admin_sql(*(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)" for db in databases.values()))
         if args.keep:

@@ -49,13 +49,10 @@ import math
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -63,6 +60,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from reeleditor.localcluster.processes import MotoServer  # noqa: E402 (after the path)
 
 MIB = 1024 * 1024
 BUCKET = "bench-write-cost"
@@ -130,46 +128,6 @@ def ms(seconds: float) -> float:
 
 
 # --- Services ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto(log_path: Path) -> tuple[subprocess.Popen, str]:
-    for _ in range(3):
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **AWS_ENV},
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(url + "/moto-api/", timeout=1):
-                    return process, url
-            except OSError:
-                time.sleep(0.05)
-        stop(process)
-    raise SystemExit(f"moto_server did not start:\n{log_path.read_text()[-2000:]}")
-
-
-def stop(process) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def central_database(kind: str, workdir: Path) -> tuple[str, object]:
@@ -827,7 +785,8 @@ def main():
     pymod = workdir / "pymod"
     pymod.mkdir()
     (pymod / "bench_plain_settings.py").write_text(PLAIN_SETTINGS)
-    moto, moto_url = start_moto(workdir / "moto.log")
+    moto = MotoServer(workdir, env={**os.environ, **AWS_ENV}).start(timeout=30)
+    moto_url = moto.url
     database_url, drop_database = central_database(args.central, workdir)
     instances, proxy = [], None
     try:
@@ -891,7 +850,7 @@ def main():
             instance.terminate()
         if proxy is not None:
             proxy.stop()
-        stop(moto)
+        moto.stop()
         try:
             from django.db import connections
 

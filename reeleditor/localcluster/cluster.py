@@ -23,12 +23,10 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .processes import Service, ServiceFailed, free_port, port_answers
+from .processes import MotoServer, Service, ServiceFailed, free_port, http_answers, port_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_SHARED_CONF = ROOT / "deploy" / "nginx" / "reeleditor.conf"
@@ -91,16 +89,6 @@ class Ports:
         return [port for port in ports if port_answers(port)]
 
 
-def _http_answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
 class LocalCluster:
     """Start, stop and fault the cluster's services (see the module docstring).
 
@@ -131,13 +119,7 @@ class LocalCluster:
             ],
             workdir=self.workdir, port=self.ports.redis,
         )  # fmt: skip
-        self.s3 = Service(
-            "s3",
-            [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.s3)],
-            workdir=self.workdir,
-            env=clean_environment(),
-            ready=lambda: _http_answers(f"{self.s3_url}/moto-api/"),
-        )
+        self.s3 = MotoServer(self.workdir, self.ports.s3, env=clean_environment())
         self.web = [
             self._web_instance(number, port) for number, port in enumerate(self.ports.web, 1)
         ]
@@ -171,7 +153,7 @@ class LocalCluster:
              *DAPHNE_OPTIONS, "reeleditor.asgi:application"],
             workdir=self.workdir, cwd=ROOT, port=port,
             env=self.app_env(self.workdir / f"web{number}" / "data"),
-            ready=lambda: _http_answers(f"http://127.0.0.1:{port}/healthz"),
+            ready=lambda: http_answers(f"http://127.0.0.1:{port}/healthz"),
         )  # fmt: skip
 
     # --- Addresses -------------------------------------------------------------------
@@ -183,7 +165,7 @@ class LocalCluster:
 
     @property
     def s3_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.s3}"
+        return self.s3.url
 
     @property
     def redis_url(self) -> str:

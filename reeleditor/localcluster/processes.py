@@ -13,7 +13,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,8 +34,19 @@ def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
         return False
 
 
+def http_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when something answers HTTP at ``url``, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
-    """A local TCP port nothing listens on right now."""
+    """A local TCP port nothing listens on right now (it can be taken before it is used)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -167,6 +181,26 @@ class Service:
             return self.log_path.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return "(no log)"
+
+
+class MotoServer(Service):
+    """moto's S3 server on 127.0.0.1 (a free port unless given): the cluster's store, and
+    the benchmarks' and tests' real S3 endpoint."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *, name="s3", env=None):
+        port = port or free_port()
+        super().__init__(
+            name,
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            workdir=workdir,
+            env=env,
+            port=port,
+            ready=lambda: http_answers(f"http://127.0.0.1:{port}/moto-api/"),
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 def stop_process_group(pid: int, timeout: float = 20.0) -> bool:

@@ -133,7 +133,7 @@ def test_export_durations_and_outcomes_are_metrics(monkeypatch, tmp_path):
     import urllib.request
 
     from reeleditor import observability
-    from syncstore.tests.helpers import free_port
+    from reeleditor.localcluster.processes import free_port
 
     observability.record_export("framing", "complete", 3.2)
     text = Client().get("/metrics").content.decode()

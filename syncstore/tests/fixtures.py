@@ -10,16 +10,13 @@ a real refused connection rather than a mock.
 
 import contextlib
 import os
-import subprocess
-import sys
-import time
 import uuid
 
 import boto3
 import pytest
 
+from reeleditor.localcluster.processes import MotoServer, ServiceFailed, free_port
 from syncstore.stores import get_store
-from syncstore.tests.helpers import answers_http, free_port
 
 _DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -29,38 +26,6 @@ _DUMMY_AWS_ENV = {
 # Real credentials or profiles from the developer's shell must not reach the tests.
 _CLEARED_AWS_ENV = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL")
 _MOTO_START_TIMEOUT = 30.0
-
-
-def _start_moto(log_path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    # Output goes to a file: an unread pipe fills up and blocks the server.
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + _MOTO_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break  # died at once, most likely the port was taken meanwhile
-        if answers_http(url + "/moto-api/"):
-            return process, url
-        time.sleep(0.05)
-    _stop(process)
-    tail = log_path.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"moto_server did not start on {url}:\n{tail}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -74,20 +39,21 @@ def moto_endpoint(tmp_path_factory):
     os.environ.update(_DUMMY_AWS_ENV)
     for name in _CLEARED_AWS_ENV:
         os.environ.pop(name, None)
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log_dir = tmp_path_factory.mktemp("moto")
     try:
         for attempt in range(3):
+            server = MotoServer(log_dir, name="moto_server")
             try:
-                process, url = _start_moto(log_path)
+                server.start(timeout=_MOTO_START_TIMEOUT)
                 break
-            except RuntimeError:
+            except ServiceFailed:
                 # The free port can be taken between choosing it and binding it.
                 if attempt == 2:
                     raise
         try:
-            yield url
+            yield server.url
         finally:
-            _stop(process)
+            server.stop()
     finally:
         for name, value in saved.items():
             if value is None:

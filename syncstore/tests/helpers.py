@@ -6,14 +6,11 @@ app), the syncstore tests' own in ``conftest.py``.
 
 import queue
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -116,24 +113,6 @@ def in_thread(fn, *args, name: str = "helper", **kwargs) -> Future:
 
 
 # --- Processes and ports ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A local TCP port nothing listens on right now (it can be taken before it is used)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def answers_http(url: str, timeout: float = 1.0) -> bool:
-    """True when something answers HTTP at ``url``, whatever the status."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
 
 
 def start_daphne(port: int, *, env, cwd, log_path, banner: str) -> subprocess.Popen:

@@ -14,7 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from syncstore.tests.helpers import answers_http, free_port, run_manage, start_daphne
+from reeleditor.localcluster.processes import free_port, http_answers
+from syncstore.tests.helpers import run_manage, start_daphne
 
 from .s3_proxy import S3Proxy
 
@@ -126,7 +127,7 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False  # died, most likely the port was taken meanwhile
-            if answers_http(self.url + "/accounts/login/", timeout=2):
+            if http_answers(self.url + "/accounts/login/", timeout=2):
                 return True
             time.sleep(0.1)
         return False

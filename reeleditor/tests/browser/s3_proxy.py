@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from syncstore.tests.helpers import free_port
+from reeleditor.localcluster.processes import free_port
 
 
 class S3Proxy:

@@ -30,7 +30,8 @@ from pathlib import Path
 import requests
 
 from reeleditor.localcluster.cluster import clean_environment
-from syncstore.tests.helpers import free_port, run_manage, start_daphne
+from reeleditor.localcluster.processes import free_port
+from syncstore.tests.helpers import run_manage, start_daphne
 
 # FAULT_APP_ROOT: run the instances from another checkout (to show a suite fails on an
 # older release); the test process itself always runs this tree.
