@@ -423,8 +423,9 @@ class Pieces:
 
 
 PUSH = "push (all of it)"
-TAKE = "  push: snapshot"
-AFTER = "after the answer: retention"
+TAKE = "  push: whole snapshot (first push, or the chain broke)"
+SEGMENT = "  push: segment (the WAL frames since the last push)"
+AFTER = "after the answer: images, retention"
 
 
 class Breakdown:
@@ -438,6 +439,7 @@ class Breakdown:
         ("sync", "ensure_fresh", "ensure_fresh (registry read, working.json)"),
         (None, None, "the view (the write itself, synchronous=FULL)"),
         ("sync", "push", PUSH),
+        ("walsegments", "take", SEGMENT),
         ("snapshots", "take", TAKE),
         ("snapshots", "_backup", "    snapshot: backup API into a temporary image"),
         ("snapshots", "_compress", "    snapshot: zlib 1 + sha256"),
@@ -445,9 +447,10 @@ class Breakdown:
         ("workingcopy", "mark_pending", "  push: working.json pending (fsync x2)"),
         ("sync", "_commit", "  push: registry commit (CAS + history row)"),
         ("workingcopy", "mark_committed", "  push: working.json committed (fsync x2)"),
-        ("sync", "_record_ok", "  push: status update (UPDATE ... WHERE failed)"),
+        ("sync", "_restart_wal_if_due", "  push: WAL checkpoint when due"),
         ("leases.Lease", "release", "lease: release (renewer join, UPDATE)"),
-        ("retention", "collect_all", AFTER),
+        ("retention", "after_commits", AFTER),
+        ("compaction", "make_image_if_due", "  after: a whole image when due"),
     )
     VIEW = STEPS[2][2]
 
@@ -711,7 +714,7 @@ def report(results, args):
         )
     print("\nLatency from outside, ms, p50 / p95:\n")
     print(
-        "| database | snapshot uploaded | read durable | read plain | autosave durable | "
+        "| database | object uploaded (p50) | read durable | read plain | autosave durable | "
         "autosave plain | overhead (pairs) | one PUT | one commit | one bare UPDATE | "
         "PUT + commit | overhead / (PUT + commit) |"
     )

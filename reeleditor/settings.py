@@ -126,6 +126,12 @@ SQLITE_OPTIONS = {
     + env("REELEDITOR_BENCH_SQLITE_SYNC", "FULL")
     + ";",
 }
+# User databases: the sync layer owns their checkpoints (syncstore/walsegments.py), so
+# the WAL keeps every frame a push has not shipped yet.
+USER_SQLITE_OPTIONS = {
+    **SQLITE_OPTIONS,
+    "init_command": SQLITE_OPTIONS["init_command"] + " PRAGMA wal_autocheckpoint=0;",
+}
 
 _default_db = dj_database_url.parse(
     env("DATABASE_URL", f"sqlite:///{REELEDITOR_DATA_DIR / 'central.sqlite3'}"),
@@ -254,6 +260,14 @@ MAX_HIGHLIGHT_REGIONS = envint("MAX_HIGHLIGHT_REGIONS", 50)
 SNAPSHOT_PREFIX = env("SNAPSHOT_PREFIX", "")
 SNAPSHOT_LOCAL_DIR = env("SNAPSHOT_LOCAL_DIR", "") or None
 SNAPSHOT_RETENTION = envint("SNAPSHOT_RETENTION", 10)  # committed versions kept per user
+# A push uploads only the WAL frames its writes added (a segment) when it can; a pull
+# applies the segments after the latest whole image. After this many segments in a row
+# a whole image is made again, after the answer (bounds what a pull downloads).
+SNAPSHOT_IMAGE_EVERY = envint("SNAPSHOT_IMAGE_EVERY", 16)
+# Pushes fold the WAL into the database file once it is this large (then start anew).
+WAL_CHECKPOINT_BYTES = envint("WAL_CHECKPOINT_BYTES", 8 * 1024 * 1024)
+# Off: every push uploads a whole image (what a push did before segments; benchmarks).
+SYNC_SEGMENTS = envbool("SYNC_SEGMENTS", True)
 # A deleted account's data (copies, snapshots, media) is purged this long after deletion.
 ACCOUNT_PURGE_GRACE_SECONDS = envint("ACCOUNT_PURGE_GRACE_SECONDS", 7 * 24 * 3600)
 SNAPSHOT_CONNECT_TIMEOUT = envint("SNAPSHOT_CONNECT_TIMEOUT", 5)

@@ -20,10 +20,12 @@ from pathlib import Path
 from django.db import OperationalError
 
 TABLE = "syncstore_changes"
+# Written by the sync layer to start a new WAL (``walsegments.establish``): not user data.
+WAL_MARKER_TABLE = "syncstore_wal_marker"
 _TRIGGER_PREFIX = "syncstore_count_"
 _OPERATIONS = ("INSERT", "UPDATE", "DELETE")
 # Tables that are not user data: migrations bookkeeping and the counter itself.
-_NOT_COUNTED = ("django_migrations", TABLE)
+_NOT_COUNTED = ("django_migrations", TABLE, WAL_MARKER_TABLE)
 
 
 def _quote(name: str) -> str:
@@ -42,12 +44,20 @@ def install(cursor) -> None:
         "(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)"
     )
     cursor.execute(f"INSERT OR IGNORE INTO {TABLE} (id, n) VALUES (1, 0)")
+    create_wal_marker(cursor)
     for table, operation in missing_triggers(cursor):
         cursor.execute(
             f"CREATE TRIGGER IF NOT EXISTS {_quote(_trigger_name(table, operation))} "
             f"AFTER {operation} ON {_quote(table)} "
             f"BEGIN UPDATE {TABLE} SET n = n + 1 WHERE id = 1; END"
         )
+
+
+def create_wal_marker(cursor) -> None:
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {WAL_MARKER_TABLE} "
+        "(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)"
+    )
 
 
 def _trigger_name(table: str, operation: str) -> str:

@@ -1,8 +1,9 @@
 """Where a user's snapshots and conflict copies live in the store.
 
-``snapshots/<user>/<version, 10 digits>-<uuid>.sqlite3.z``: immutable, one per version
-(the uuid keeps two writers racing for one version from overwriting each other's
-object); ``conflicts/<user>/<time>-base<N>-<id>.sqlite3.z``.
+``snapshots/<user>/<version, 10 digits>-<uuid>.sqlite3.z``: an immutable image of one
+version (the uuid keeps two writers racing for one version from overwriting each
+other's object); ``...-<uuid>.segment.z``: the WAL frames a version added to the one
+before (``walsegments``); ``conflicts/<user>/<time>-base<N>-<id>.sqlite3.z``.
 """
 
 import uuid
@@ -18,6 +19,10 @@ def conflict_prefix(user_id: int) -> str:
 
 def snapshot_key(user_id: int, version: int) -> str:
     return f"{snapshot_prefix(user_id)}{version:010d}-{uuid.uuid4().hex}.sqlite3.z"
+
+
+def segment_key(user_id: int, version: int) -> str:
+    return f"{snapshot_prefix(user_id)}{version:010d}-{uuid.uuid4().hex}.segment.z"
 
 
 def version_of_key(key: str) -> int | None:

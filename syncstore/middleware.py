@@ -151,7 +151,7 @@ class SyncMiddleware:
         if cleanup:
             # Retention cleanup is no part of the answer: it runs once the response has
             # been sent (Django closes it then), off the write's path.
-            response._resource_closers.append(partial(retention.collect_all, cleanup))
+            response._resource_closers.append(partial(retention.after_commits, cleanup))
         return response
 
     def _freshen_for_read(self, request, user_id) -> bool:

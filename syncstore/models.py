@@ -82,12 +82,24 @@ class SnapshotVersion(models.Model):
     recording it locally finds its own object key here and knows the commit was its own.
     """
 
+    class Kind(models.TextChoices):
+        IMAGE = "image"  # the whole database
+        SEGMENT = "segment"  # the WAL frames since the previous version (walsegments)
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     version = models.PositiveBigIntegerField()
+    # What the commit uploaded: an image, or a segment to apply to the version before.
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
     object_key = models.CharField(max_length=300)
     checksum = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField(default=0)
     committed_at = models.DateTimeField()
+    # A whole image of this version, where there is one: the commit's own object, or
+    # one made later off the request path (``retention``). A pull starts from the
+    # latest image at or before the version it wants and applies the segments after.
+    image_key = models.CharField(max_length=300, blank=True)
+    image_checksum = models.CharField(max_length=64, blank=True)
+    image_size_bytes = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

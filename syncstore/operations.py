@@ -42,7 +42,7 @@ def force_pull(user_id: int) -> SyncResult:
             message = "Unpushed changes were replaced by a forced pull; kept as a conflict copy."
             sync._preserve_conflict(user_id, state, message)
         sync._record_ok(user_id)  # whatever failed before, this copy is now the committed one
-        sync._pull(user_id, row)
+        sync._pull(user_id, row, from_store=True)
         return SyncResult(user_id, Status.OK, row.version)
 
 

@@ -33,6 +33,8 @@ class PackedSnapshot:
     checksum: str  # sha256 hex of the compressed bytes
     raw_bytes: int  # size of the database image before compression
     changes: int | None  # the image's change counter: which writes it holds
+    kind: str = "image"
+    end = None  # no WAL position: an image is not a continuation of one (PackedSegment)
 
 
 def take(db_path: Path, workdir: Path, *, keep: bool = False) -> PackedSnapshot:
@@ -71,11 +73,12 @@ def remove_side_files(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def unpack(packed: Path, checksum: str, dest: Path) -> None:
+def unpack(packed: Path, checksum: str, dest: Path, *, check: bool = True) -> None:
     """Verify ``packed`` and write the database image it holds to ``dest``.
 
     Raises SnapshotCorrupt (and leaves nothing at ``dest``) when the bytes do not
-    match ``checksum`` or the image is not a sound SQLite database.
+    match ``checksum`` or the image is not a sound SQLite database (``check=False``
+    leaves that check to the caller: segments are applied to the image first).
     """
     actual = file_checksum(packed)
     if checksum and actual != checksum:
@@ -83,7 +86,8 @@ def unpack(packed: Path, checksum: str, dest: Path) -> None:
     tmp = dest.with_name(f".{uuid.uuid4().hex}.unpacking")
     try:
         _decompress(packed, tmp)
-        check_integrity(tmp)
+        if check:
+            check_integrity(tmp)
         os.replace(tmp, dest)
     finally:
         # Opening a WAL-mode image (the integrity check) leaves -wal/-shm beside it.
@@ -106,6 +110,13 @@ def install(image: Path, db_path: Path) -> int | None:
     if found != expected:
         raise SnapshotCorrupt(f"installed copy reads {found} changes instead of {expected}")
     return expected
+
+
+def copy_image(db_path: Path, dest: Path) -> None:
+    """A consistent image of the live database at ``db_path`` as the plain file ``dest``
+    (the start of a pull that applies segments to what this copy holds)."""
+    _backup(db_path, dest, scratch=True)
+    remove_side_files(dest)
 
 
 def check_integrity(path: Path) -> None:

@@ -6,9 +6,10 @@ The rules (docs/architecture.md has the picture):
   the local ``base_version`` with it (one indexed query) and pull when behind; the
   object store is only asked for an object the registry names.
 * A write happens under the user's lease (``leases``), on a copy brought up to the
-  committed version first. Afterwards ``push`` uploads a new immutable snapshot object
-  and commits it with one compare-and-set on (version, fence). Only then is the write
-  reported durable.
+  committed version first. Afterwards ``push`` uploads a new immutable object (the WAL
+  frames the writes added, a segment, when the chain of them is unbroken; a whole image
+  otherwise) and commits it with one compare-and-set on (version, fence). Only then is
+  the write reported durable.
 * Each push says what happened to *its* writes: ``ok`` (committed), ``failed`` (kept
   in this copy, dirty, retried later) or ``conflict`` (refused because another commit
   won or the lease was taken over; kept as a conflict copy, and the working copy
@@ -22,6 +23,7 @@ Operator actions (force push and pull, verify, restore) live in ``operations.py`
 import logging
 import os
 import signal
+import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
@@ -36,10 +38,19 @@ from django.utils import timezone
 
 from reeleditor import observability
 
-from . import changecounter, leases, mediagc, retention, snapshots, userdb, workingcopy
+from . import (
+    changecounter,
+    leases,
+    mediagc,
+    retention,
+    snapshots,
+    userdb,
+    walsegments,
+    workingcopy,
+)
 from .binding import bound_to_user
 from .filelock import LockTimeout
-from .keys import conflict_prefix, snapshot_key
+from .keys import conflict_prefix, segment_key, snapshot_key
 from .models import SnapshotVersion, SyncState
 from .stores import SnapshotMissing, StoreError, get_store
 from .tracking import track_writes
@@ -101,13 +112,18 @@ def _commit(user_id: int, expected: int, fence: int, key: str, packed) -> bool:
             status=Case(When(status=Status.FAILED, then=Value(Status.OK)), default=F("status")),
         )
         if updated:
+            image = packed.kind == SnapshotVersion.Kind.IMAGE
             SnapshotVersion.objects.create(
                 user_id=user_id,
                 version=expected + 1,
+                kind=packed.kind,
                 object_key=key,
                 checksum=packed.checksum,
                 size_bytes=packed.size_bytes,
                 committed_at=now,
+                image_key=key if image else "",
+                image_checksum=packed.checksum if image else "",
+                image_size_bytes=packed.size_bytes if image else 0,
             )
     return updated == 1
 
@@ -149,7 +165,7 @@ def acknowledge(user_id: int) -> None:
 
 
 def workdir(user_id: int) -> Path:
-    return userdb.user_dir(user_id) / "tmp"
+    return workingcopy.scratch_dir(user_id)
 
 
 @contextmanager
@@ -219,6 +235,7 @@ def _belongs_elsewhere(state, row) -> bool:
 
 def _set_aside_foreign_copy(user_id: int, state, row) -> None:
     folder = userdb.user_dir(user_id)
+    walsegments.close_keeper(userdb.database_path(user_id))
     aside = folder / "foreign" / f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     aside.mkdir(parents=True)
     for name in (userdb.DATABASE_FILENAME, workingcopy.STATE_FILENAME):
@@ -255,12 +272,14 @@ def materialize(user_id: int, path: Path) -> None:
             return
         image = workdir(user_id) / f".{uuid.uuid4().hex}.restored"
         try:
-            changes = _download(user_id, row, image)
+            downloaded = _download(user_id, row, image)
             userdb.place_new_database(image, path)
         finally:
             image.unlink(missing_ok=True)
             snapshots.remove_side_files(image)
-        workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation)
+        changes = downloaded.changes
+        position = _establish(user_id, row.version, changes) if downloaded.exact else None
+        workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation, position)
         logger.info("restored user %s at version %s from %s", user_id, row.version, row.object_key)
 
 
@@ -310,60 +329,155 @@ def _resolve_pending(user_id: int, state):
         logger.warning(
             "user %s: recognised version %s as our own commit", user_id, pending["version"]
         )
-        workingcopy.mark_committed(user_id, pending["version"], pending["changes"])
+        workingcopy.mark_committed(
+            user_id,
+            pending["version"],
+            pending["changes"],
+            wal_position=pending.get("wal_position"),
+        )
     else:
         workingcopy.clear_pending(user_id)
     return workingcopy.read_state(user_id)
 
 
-def _pull(user_id: int, row: SyncState) -> None:
-    """Make the working copy exactly committed version ``row.version`` (copy lock held)."""
+def _pull(user_id: int, row: SyncState, *, from_store: bool = False) -> None:
+    """Make the working copy exactly committed version ``row.version`` (copy lock held).
+
+    ``from_store``: never start from what the local copy holds (an operator's forced
+    pull: the copy itself may be what they distrust).
+    """
     image = workdir(user_id) / f".{uuid.uuid4().hex}.pulled"
     try:
         if row.version == 0:
             userdb.create_from_template(image)
-            committed = None  # an empty database: whatever it holds
-        else:
-            committed = _download(user_id, row, image)  # as committed, before any upgrade
+            downloaded = None  # an empty database: whatever it holds
+        else:  # as committed, before any upgrade
+            have = None if from_store else _exact_local_version(user_id)
+            downloaded = _download(user_id, row, image, have=have)
         installed = snapshots.install(image, userdb.database_path(user_id))
-        changes = installed if committed is None else committed
     except snapshots.SnapshotCorrupt as exc:
         raise SyncUnavailable(f"loading version {row.version} failed: {exc}") from exc
     finally:
         image.unlink(missing_ok=True)
         snapshots.remove_side_files(image)
-    workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation)
+    changes = installed if downloaded is None else downloaded.changes
+    exact = downloaded is not None and downloaded.exact
+    position = _establish(user_id, row.version, installed) if exact else None
+    workingcopy.mark_pulled(user_id, row.version, changes, row.incarnation, position)
     logger.info("pulled user %s version %s", user_id, row.version)
 
 
-def _download(user_id: int, row: SyncState, dest: Path) -> int | None:
-    """Fetch, verify, unpack and upgrade the snapshot ``row`` names to ``dest``.
+def _establish(user_id: int, version: int, changes: int | None) -> dict | None:
+    """Start the WAL chain of a copy that holds exactly ``version``; its position or None."""
+    if not settings.SYNC_SEGMENTS:
+        return None
+    try:
+        position = walsegments.establish(userdb.database_path(user_id), version, changes)
+    except (sqlite3.Error, OSError, walsegments.ChainBroken) as exc:
+        logger.warning("user %s: no WAL chain now, the next push is an image: %s", user_id, exc)
+        return None
+    return position.as_dict() if position else None
 
-    Returns the image's change counter as committed (before any schema upgrade, so a
-    data migration counts as a change to push).
+
+@dataclass(frozen=True)
+class Downloaded:
+    changes: int | None  # the change counter as committed (before any schema upgrade)
+    exact: bool  # page for page the committed version (no upgrade changed it)
+
+
+def _exact_local_version(user_id: int) -> int | None:
+    """The committed version the local copy holds page for page, if it is known to.
+
+    A copy with a WAL position for its base version and nothing unpushed is exactly
+    that version: a pull then needs only the segments after it.
+    """
+    state = workingcopy.read_state(user_id)
+    position = walsegments.WalPosition.from_dict(state.wal_position)
+    if position is None or position.version != state.base_version:
+        return None
+    if state.dirty or state.pending or not settings.SYNC_SEGMENTS:
+        return None
+    return state.base_version
+
+
+def _download(user_id: int, row: SyncState, dest: Path, *, have: int | None = None) -> Downloaded:
+    """Fetch, verify, assemble and upgrade committed version ``row.version`` at ``dest``.
+
+    A starting image (the latest whole image at or before the version, or the local
+    copy when it is exactly version ``have`` and nearer), then the segments after it,
+    applied in order; SQLite's integrity check on the result. The change counter is the
+    one as committed (before any schema upgrade, so a data migration counts as a change
+    to push).
     """
     folder = workdir(user_id)
     folder.mkdir(parents=True, exist_ok=True)
-    packed = folder / f".{uuid.uuid4().hex}.download"
+    name = row.object_key
     try:
-        get_store().get_file(row.object_key, packed)
-        snapshots.unpack(packed, row.checksum, dest)
+        chain = snapshot_chain(user_id, row, have=have)
+        for kind, name, checksum in chain:
+            if kind == LOCAL_COPY:
+                snapshots.copy_image(userdb.database_path(user_id), dest)
+            else:
+                _fetch_into(dest, kind, name, checksum, folder)
+        snapshots.check_integrity(dest)
         changes = changecounter.read_file(dest)
-        userdb.upgrade_image(dest)
-    except SnapshotMissing:
+        upgraded = userdb.upgrade_image(dest)
+    except SnapshotMissing as exc:
+        logger.error("user %s: %s of version %s is missing: %s", user_id, name, row.version, exc)
         raise SyncUnavailable(
             f"the snapshot for version {row.version} is missing from the store"
         ) from None
     except StoreError as exc:
         raise SyncUnavailable(f"the snapshot store is unreachable: {exc}") from exc
-    except snapshots.SnapshotCorrupt as exc:
-        logger.error("user %s snapshot %s is corrupt: %s", user_id, row.object_key, exc)
+    except (snapshots.SnapshotCorrupt, walsegments.SegmentCorrupt) as exc:
+        logger.error("user %s snapshot %s is corrupt: %s", user_id, name, exc)
         raise SyncUnavailable(f"the snapshot for version {row.version} is corrupt: {exc}") from exc
-    finally:
-        packed.unlink(missing_ok=True)
     if changes is None:  # a snapshot from before the change counter: its count is now 0
         changes = changecounter.read_file(dest)
-    return changes
+    return Downloaded(changes, exact=not upgraded)
+
+
+LOCAL_COPY = "local copy"
+
+
+def snapshot_chain(user_id: int, row: SyncState, *, have: int | None = None) -> list[tuple]:
+    """The objects that make committed version ``row.version``, in the order to apply.
+
+    ``(kind, key, checksum)``: where to start (the nearest whole image at or before the
+    version, or ``LOCAL_COPY`` when the local copy is exactly version ``have`` and no
+    image is nearer), then each segment after it. A version committed before history
+    rows were kept is its registry object alone.
+    """
+    segments = []
+    expected = row.version
+    versions = SnapshotVersion.objects.filter(user_id=user_id, version__lte=row.version)
+    for version in versions.order_by("-version").iterator(chunk_size=32):
+        if version.version != expected:
+            break  # a gap: the versions before it cannot be reached from here
+        if version.version == have:
+            return [(LOCAL_COPY, "", ""), *reversed(segments)]
+        if version.image_key:
+            start = (SnapshotVersion.Kind.IMAGE, version.image_key, version.image_checksum)
+            return [start, *reversed(segments)]
+        if version.kind != SnapshotVersion.Kind.SEGMENT:  # an image with no image_key
+            raise SnapshotMissing(f"{version.object_key} is neither a segment nor an image")
+        segments.append((version.kind, version.object_key, version.checksum))
+        expected -= 1
+    if expected == row.version:  # no history row at all: committed before they existed
+        return [(SnapshotVersion.Kind.IMAGE, row.object_key, row.checksum)]
+    raise SnapshotMissing(f"no image or history row for version {expected} of the chain")
+
+
+def _fetch_into(dest: Path, kind: str, key: str, checksum: str, folder: Path) -> None:
+    packed = folder / f".{uuid.uuid4().hex}.download"
+    try:
+        get_store().get_file(key, packed)
+        if kind == SnapshotVersion.Kind.IMAGE:
+            snapshots.unpack(packed, checksum, dest, check=False)
+        else:
+            walsegments.apply(dest, packed, checksum)
+    finally:
+        packed.unlink(missing_ok=True)
 
 
 # --- Pushing ------------------------------------------------------------------------------
@@ -377,8 +491,14 @@ def push(user_id: int) -> SyncResult:
     part of the commit, so a writer whose lease was taken over can never commit.
     """
     started = time.perf_counter()
-    result = _push(user_id)
+    outer = _deferred_cleanup.get()
+    with cleanup_later() as pending:
+        result = _push(user_id)
     observability.record_push(result.status, time.perf_counter() - started)
+    if outer is not None:  # the request (or push_written) runs it later
+        outer.extend(pending)
+    else:  # after the copy lock is released: making an image takes it again
+        retention.after_commits(pending)
     return result
 
 
@@ -394,15 +514,30 @@ def _push(user_id: int) -> SyncResult:
             return _refuse_ahead(user_id, state, row)
         if state.base_version != row.version or row.fence != lease.fence:
             return _refuse_stale(user_id, state, row)
-        packed = snapshots.take(userdb.database_path(user_id), workdir(user_id))
+        packed = _pack(user_id, state, row)
         try:
             return _upload_and_commit(user_id, lease, row, state, packed)
         finally:
             packed.path.unlink(missing_ok=True)
 
 
+def _pack(user_id: int, state, row: SyncState):
+    """The frames written since the committed version (a segment) when the recorded WAL
+    position proves the chain unbroken; a whole image otherwise."""
+    db_path = userdb.database_path(user_id)
+    position = walsegments.WalPosition.from_dict(state.wal_position)
+    if settings.SYNC_SEGMENTS and position is not None and position.version == row.version:
+        try:
+            return walsegments.take(db_path, position, workdir(user_id))
+        except (walsegments.ChainBroken, sqlite3.OperationalError) as exc:
+            # OperationalError: the write lock stayed taken; an image needs no lock.
+            logger.info("user %s: pushing a whole image (%s)", user_id, exc)
+    return snapshots.take(db_path, workdir(user_id))
+
+
 def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
-    key = snapshot_key(user_id, row.version + 1)
+    segment = packed.kind == SnapshotVersion.Kind.SEGMENT
+    key = (segment_key if segment else snapshot_key)(user_id, row.version + 1)
     _crash_point("before_upload")
     try:
         _upload_with_backoff(key, packed.path)
@@ -412,19 +547,40 @@ def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
         logger.warning("push of user %s failed: %s", user_id, exc)
         return SyncResult(user_id, Status.FAILED, row.version, message)
     _crash_point("after_upload")
-    workingcopy.mark_pending(user_id, row.version + 1, key, packed.changes)
+    # Where the next segment starts once this one is committed (None after an image).
+    end = packed.end.at_version(row.version + 1).as_dict() if packed.end else None
+    workingcopy.mark_pending(user_id, row.version + 1, key, packed.changes, end)
     if not _commit(user_id, row.version, lease.fence, key, packed):
         workingcopy.clear_pending(user_id)
         # Another writer committed first or took the lease over: our upload is not the
         # committed version, and this copy's writes are kept as a conflict copy.
         return _refuse_stale(user_id, state, registry_row(user_id), uploaded_key=key)
     _crash_point("after_commit")
-    workingcopy.mark_committed(user_id, row.version + 1, packed.changes, row.incarnation)
+    workingcopy.mark_committed(user_id, row.version + 1, packed.changes, row.incarnation, end)
+    _restart_wal_if_due(user_id, row.version + 1, packed)
     _cleanup(user_id, row.version + 1)
     logger.info(
-        "committed user %s version %s (%s bytes)", user_id, row.version + 1, packed.size_bytes
+        "committed user %s version %s (%s, %s bytes)",
+        user_id,
+        row.version + 1,
+        packed.kind,
+        packed.size_bytes,
     )
     return SyncResult(user_id, Status.OK, row.version + 1)
+
+
+def _restart_wal_if_due(user_id: int, version: int, packed) -> None:
+    """Start a WAL chain after an image push, or fold a WAL grown large into the file.
+
+    Only the committed frames are folded (the copy holds ``packed.changes`` exactly, or
+    ``establish`` does nothing), so no frame a push has not shipped is ever lost.
+    """
+    db_path = userdb.database_path(user_id)
+    if packed.end is not None and walsegments.wal_bytes(db_path) < settings.WAL_CHECKPOINT_BYTES:
+        return
+    position = _establish(user_id, version, packed.changes)
+    if position is not None:
+        workingcopy.set_wal_position(user_id, position)
 
 
 # Where a request collects the cleanups its pushes leave (run after its answer is
@@ -444,11 +600,7 @@ def cleanup_later():
 
 
 def _cleanup(user_id: int, committed: int) -> None:
-    pending = _deferred_cleanup.get()
-    if pending is None:
-        retention.collect(user_id, committed)
-    else:
-        pending.append((user_id, committed))
+    _deferred_cleanup.get().append((user_id, committed))  # push() always collects
 
 
 def _upload_with_backoff(key: str, path: Path) -> None:
@@ -594,7 +746,7 @@ def push_written(tracker, *, also=()) -> dict[int, SyncResult]:
     if outer is not None:
         outer.extend(pending)
     else:
-        retention.collect_all(pending)
+        retention.after_commits(pending)
     return results
 
 

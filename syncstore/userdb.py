@@ -29,7 +29,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from . import changecounter
+from . import changecounter, walsegments
 from .filelock import file_lock
 from .snapshots import SIDE_FILE_SUFFIXES, remove_side_files
 
@@ -136,7 +136,9 @@ def _open_file(user_id: int, entry: "_OpenDatabase") -> None:
     finally:
         entry.ready.set()
     with _lock:
-        _evict_idle_locked()
+        evicted = _evict_idle_locked()
+    for evicted_id in evicted:
+        walsegments.close_keeper(database_path(evicted_id))
 
 
 def release(alias: str, *, close_connection: bool = True) -> None:
@@ -163,6 +165,7 @@ def forget(user_id: int) -> None:
         _open.pop(int(user_id), None)
         _close_in_this_thread(alias)
         _drop_aliases_locked({alias})
+    walsegments.close_keeper(database_path(user_id))
 
 
 def forget_all() -> None:
@@ -173,6 +176,7 @@ def forget_all() -> None:
         for alias in aliases:
             _close_in_this_thread(alias)
         _drop_aliases_locked({a for a in connections.settings if is_user_alias(a)})
+    walsegments.close_all_keepers()
 
 
 def _close_in_this_thread(alias: str) -> None:
@@ -192,7 +196,7 @@ def _register_alias_locked(alias: str, path: Path) -> None:
     cfg = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
-        "OPTIONS": dict(settings.SQLITE_OPTIONS),
+        "OPTIONS": dict(settings.USER_SQLITE_OPTIONS),
         # Connections close at the end of each request or task: per-request threads
         # would otherwise leave dozens of open file handles until garbage collection.
         "CONN_MAX_AGE": 0,
@@ -206,14 +210,18 @@ def _register_alias_locked(alias: str, path: Path) -> None:
     connections.settings = {**connections.settings, alias: filled[alias]}
 
 
-def _evict_idle_locked() -> None:
+def _evict_idle_locked() -> list[int]:
+    """Forget the least recently used idle aliases beyond the limit; returns their users
+    (whose WAL keepers the caller closes outside the lock: closing may checkpoint)."""
     excess = len(_open) - settings.USER_DATABASE_MAX_OPEN
     if excess <= 0:
-        return
+        return []
     idle = sorted(
         (entry.last_used, user_id) for user_id, entry in _open.items() if entry.in_use == 0
     )
-    _drop_aliases_locked({_open.pop(user_id).alias for _, user_id in idle[:excess]})
+    evicted = [user_id for _, user_id in idle[:excess]]
+    _drop_aliases_locked({_open.pop(user_id).alias for user_id in evicted})
+    return evicted
 
 
 def _drop_aliases_locked(aliases: set[str]) -> None:
@@ -250,14 +258,17 @@ def schema_fingerprint() -> str:
     return hashlib.sha256(repr(leaves).encode()).hexdigest()[:16]
 
 
-def _ensure_migrated(alias: str, lock_dir: Path) -> None:
-    """Apply missing migrations, then make sure the change counter covers every table."""
+def _ensure_migrated(alias: str, lock_dir: Path) -> bool:
+    """Apply missing migrations, then make sure the change counter covers every table.
+
+    Returns whether anything had to be changed.
+    """
     leaves, required = _user_schema()
     conn = connections[alias]
     with conn.cursor() as cursor:
         current = required <= set(MigrationRecorder(conn).applied_migrations())
         if current and not changecounter.missing_triggers(cursor):
-            return
+            return False
     # Two processes opening an old file at once must not both migrate it.
     with file_lock(lock_dir / ".migrate.lock"):
         executor = MigrationExecutor(conn)
@@ -266,16 +277,17 @@ def _ensure_migrated(alias: str, lock_dir: Path) -> None:
             executor.migrate(list(leaves), plan=plan)
         with conn.cursor() as cursor:
             changecounter.install(cursor)
+    return True
 
 
-def _migrate_standalone(path: Path, lock_dir: Path) -> None:
+def _migrate_standalone(path: Path, lock_dir: Path) -> bool:
     """Migrate and checkpoint a database file outside any user's alias (an image, the
     template), under a throwaway alias; the WAL is folded into the file at the end."""
     alias = f"{ALIAS_PREFIX}file_{uuid.uuid4().hex[:8]}"
     with _lock:
         _register_alias_locked(alias, path)
     try:
-        _ensure_migrated(alias, lock_dir)
+        changed = _ensure_migrated(alias, lock_dir)
         with connections[alias].cursor() as cursor:
             # A plain copy of the file is then complete. The file stays in WAL mode, so
             # copies need no journal-mode switch (a write).
@@ -284,17 +296,19 @@ def _migrate_standalone(path: Path, lock_dir: Path) -> None:
         _close_in_this_thread(alias)
         with _lock:
             _drop_aliases_locked({alias})
+    return changed
 
 
-def upgrade_image(image: Path) -> None:
+def upgrade_image(image: Path) -> bool:
     """Bring a standalone database file (a downloaded snapshot) to the current schema.
 
     Run before the image is installed, so no request ever sees a database from an older
     schema (a snapshot committed by a machine that had not been upgraded yet). The file
-    is left checkpointed, with no -wal or -shm beside it.
+    is left checkpointed, with no -wal or -shm beside it. Returns whether the schema
+    had to change (then the image is no longer page for page the committed one).
     """
     try:
-        _migrate_standalone(image, image.parent)
+        return _migrate_standalone(image, image.parent)
     finally:
         remove_side_files(image)
 

@@ -13,7 +13,9 @@
   recognises the commit as its own instead of calling it a conflict;
 * ``clean_at``: when the copy was last committed or pulled (``dirty_since``);
 * ``conflict_kept``: the (base, count) a conflict copy was already kept for, so a copy
-  that cannot be brought up to date is kept once, not once per request.
+  that cannot be brought up to date is kept once, not once per request;
+* ``wal_position``: where in the WAL the frames after ``base_version`` start
+  (``walsegments``), so the next push can ship only them; None pushes a full image.
 
 It is written atomically and synced to disk, so a restart keeps it.
 """
@@ -39,6 +41,7 @@ class CopyState:
     pending: dict | None = None
     conflict_kept: list | None = None
     clean_at: str | None = None  # when the copy was last committed or pulled
+    wal_position: dict | None = None  # walsegments.WalPosition.as_dict()
     updated_at: str | None = None
     # Not stored: read from the database file when the state is read.
     live_changes: int | None = field(default=None, compare=False)
@@ -72,7 +75,13 @@ _STORED_FIELDS = (
     "pending",
     "conflict_kept",
     "clean_at",
+    "wal_position",
 )
+
+
+def scratch_dir(user_id: int) -> Path:
+    """Where snapshots, segments and downloads are made (never served)."""
+    return userdb.user_dir(user_id) / "tmp"
 
 
 def state_path(user_id: int) -> Path:
@@ -141,20 +150,30 @@ def _update(user_id: int, **changes) -> CopyState:
 
 def mark_dirty(user_id: int) -> CopyState:
     """Count the copy as holding unpushed writes whatever its counter says (force push,
-    an installed conflict copy)."""
-    return _update(user_id, committed_changes=None)
+    an installed conflict copy); its next push is a full image."""
+    return _update(user_id, committed_changes=None, wal_position=None)
 
 
-def mark_pending(user_id: int, version: int, key: str, changes: int | None) -> None:
-    """A commit of ``key`` as ``version`` is about to be attempted."""
-    _update(user_id, pending={"version": version, "key": key, "changes": changes})
+def mark_pending(
+    user_id: int, version: int, key: str, changes: int | None, wal_position=None
+) -> None:
+    """A commit of ``key`` as ``version`` is about to be attempted (and, for a segment,
+    where the WAL position will be once it is committed)."""
+    pending = {"version": version, "key": key, "changes": changes}
+    if wal_position is not None:
+        pending["wal_position"] = wal_position
+    _update(user_id, pending=pending)
+
+
+def set_wal_position(user_id: int, wal_position: dict | None) -> None:
+    _update(user_id, wal_position=wal_position)
 
 
 def clear_pending(user_id: int) -> None:
     _update(user_id, pending=None)
 
 
-def _mark_in_step(user_id: int, version: int, changes: int | None, incarnation: str):
+def _mark_in_step(user_id: int, version: int, changes, incarnation: str, wal_position):
     with _state_lock(user_id):
         state = read_state(user_id)
         return write_state(
@@ -166,25 +185,37 @@ def _mark_in_step(user_id: int, version: int, changes: int | None, incarnation: 
                 incarnation=incarnation or state.incarnation,
                 pending=None,
                 conflict_kept=None,
+                wal_position=wal_position,
             ),
             clean=True,
         )
 
 
 def mark_committed(
-    user_id: int, version: int, changes: int | None, incarnation: str = ""
+    user_id: int,
+    version: int,
+    changes: int | None,
+    incarnation: str = "",
+    wal_position: dict | None = None,
 ) -> CopyState:
     """The snapshot holding ``changes`` changes is committed as ``version``.
 
     The copy stays dirty if its counter has moved on since the snapshot: a write that
-    landed meanwhile is never marked clean.
+    landed meanwhile is never marked clean. ``wal_position``: where the frames the
+    commit did not hold start (None: unknown, the next push is a full image).
     """
-    return _mark_in_step(user_id, version, changes, incarnation)
+    return _mark_in_step(user_id, version, changes, incarnation, wal_position)
 
 
-def mark_pulled(user_id: int, version: int, changes: int | None, incarnation: str = "") -> None:
+def mark_pulled(
+    user_id: int,
+    version: int,
+    changes: int | None,
+    incarnation: str = "",
+    wal_position: dict | None = None,
+) -> None:
     """The local file now holds exactly committed ``version`` (with ``changes``)."""
-    _mark_in_step(user_id, version, changes, incarnation)
+    _mark_in_step(user_id, version, changes, incarnation, wal_position)
 
 
 def mark_conflict_kept(user_id: int, state: CopyState) -> None:

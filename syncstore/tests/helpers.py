@@ -18,10 +18,9 @@ from django.db import connections
 
 from projects.models import Project
 from projects.tests.helpers import create_project
-from syncstore import snapshots, userdb, workingcopy
+from syncstore import sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
-from syncstore.stores import get_store
 
 MANAGE_TIMEOUT = 120.0
 
@@ -52,10 +51,11 @@ def write_without_push(user, name) -> None:
 
 
 def snapshot_names(row, tmp_path) -> list[str]:
-    """The project names inside the committed snapshot object itself, oldest first."""
-    packed, image = tmp_path / "check.z", tmp_path / "check.sqlite3"
-    get_store().get_file(row.object_key, packed)
-    snapshots.unpack(packed, row.checksum, image)
+    """The project names in committed version ``row`` as the store holds it (its image
+    and segments, as a new machine would assemble them), oldest first."""
+    image = tmp_path / "check.sqlite3"
+    image.unlink(missing_ok=True)
+    sync._download(row.user_id, row, image)
     conn = sqlite3.connect(image)
     try:
         return [

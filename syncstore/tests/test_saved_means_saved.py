@@ -434,6 +434,7 @@ def test_a_writes_path_to_its_answer_costs_one_store_request(
     from syncstore.stores import LocalSnapshotStore
 
     settings.SNAPSHOT_RETENTION = 2
+    settings.SNAPSHOT_IMAGE_EVERY = 1  # an image of every version, after its answer
     project_id = create_project(alice_client, "Game")["id"]
     for i in range(3):
         post_json(alice_client, f"/api/projects/{project_id}", {"name": f"v{i}"}, "patch")
@@ -446,16 +447,18 @@ def test_a_writes_path_to_its_answer_costs_one_store_request(
             return _real(self, *args, **kwargs)
 
         monkeypatch.setattr(LocalSnapshotStore, method, spy)
-    real_collect_all = retention.collect_all
+    real_after_commits = retention.after_commits
 
     def after_the_answer(pending):
         calls.append("-- answer sent --")
-        real_collect_all(pending)
+        real_after_commits(pending)
 
-    monkeypatch.setattr(retention, "collect_all", after_the_answer)
+    monkeypatch.setattr(retention, "after_commits", after_the_answer)
     response = post_json(alice_client, f"/api/projects/{project_id}", {"name": "v9"}, "patch")
 
     assert response["X-Sync-Status"] == "ok"
     assert calls[: calls.index("-- answer sent --")] == ["put_file"]
     assert "delete" in calls[calls.index("-- answer sent --") :]
-    assert len(local_store.list_keys(keys.snapshot_prefix(alice.pk))) == 2
+    # v4 and v5 are retained: each one's segment and its image.
+    stored = local_store.list_keys(keys.snapshot_prefix(alice.pk))
+    assert sorted(keys.version_of_key(k) for k in stored) == [4, 4, 5, 5]

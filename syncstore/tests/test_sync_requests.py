@@ -8,6 +8,7 @@ from projects.models import Project
 from projects.tests.helpers import create_project, post_json
 from syncstore import keys, operations, sync, userdb, workingcopy
 from syncstore.binding import bound_to_user
+from syncstore.models import SyncState
 from syncstore.stores import get_store
 from syncstore.tests.helpers import new_machine, project_names, registry, snapshot_names
 
@@ -215,8 +216,32 @@ def test_a_stale_writer_is_refused_and_its_copy_kept(store, alice, alice_client,
 
 def test_old_versions_are_garbage_collected(store, settings, alice, alice_client):
     settings.SNAPSHOT_RETENTION = 2
+    settings.SNAPSHOT_IMAGE_EVERY = 2
     for i in range(4):
         create_project(alice_client, f"p{i}")
+    # v1 an image, v2-v4 segments; an image of v3 was made after its answer. Retained:
+    # v3 and v4, so v3's image and the segments after it; nothing older.
     stored = get_store().list_keys(keys.snapshot_prefix(alice.pk))
-    assert [keys.version_of_key(k) for k in stored] == [3, 4]
-    assert registry(alice).object_key == stored[-1]
+    assert sorted(keys.version_of_key(k) for k in stored) == [3, 3, 4]
+    assert registry(alice).object_key.endswith(".segment.z")
+    assert registry(alice).object_key in stored
+    assert operations.verify(alice.pk).ok
+
+
+def test_retention_keeps_the_image_a_retained_version_starts_from(
+    store, settings, alice, alice_client
+):
+    settings.SNAPSHOT_RETENTION = 2
+    for i in range(4):
+        create_project(alice_client, f"p{i}")
+    # No image since v1: v3 (the oldest retained) is v1's image and two segments.
+    stored = get_store().list_keys(keys.snapshot_prefix(alice.pk))
+    assert sorted(keys.version_of_key(k) for k in stored) == [1, 2, 3, 4]
+    row = registry(alice)
+    for version in (3, 4):
+        old = SyncState(user_id=alice.pk, version=version, object_key="", checksum="")
+        assert [kind for kind, *_ in sync.snapshot_chain(alice.pk, old)] == [
+            "image",
+            *["segment"] * (version - 1),
+        ]
+    assert operations.verify(alice.pk).ok and row.version == 4

@@ -360,6 +360,7 @@ def test_state_survives_a_restart_in_the_documented_format():
         "pending": None,
         "conflict_kept": None,
         "clean_at": on_disk["updated_at"],  # a commit: clean as of this write
+        "wal_position": None,  # none given: the next push is a whole image
         "updated_at": on_disk["updated_at"],
     }
     assert before <= datetime.fromisoformat(on_disk["updated_at"]) <= timezone.now()
@@ -378,6 +379,7 @@ def test_write_state_round_trips_every_stored_field():
         incarnation="abc",
         pending={"version": 13, "key": "snapshots/7/x", "changes": 41},
         conflict_kept=[12, 44],
+        wal_position={"version": 12, "offset": 32},
     )
     before = timezone.now()
     workingcopy.write_state(7, state)

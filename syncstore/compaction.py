@@ -1,0 +1,87 @@
+"""Whole images made after the answer, so pulls never apply a long chain of segments.
+
+A push usually uploads a segment (``walsegments``): what its writes changed. A pull
+starts from the latest whole image at or before the version it wants and applies every
+segment after it, so after ``SNAPSHOT_IMAGE_EVERY`` segments in a row an image of the
+latest version is made and recorded on that version's history row. It is cleanup-time
+work (after the response is sent): it reads the whole database, which is exactly what
+the write's path no longer does.
+
+An image is only taken from a copy that holds exactly the version it is recorded for
+(in step with it, nothing unpushed), under the user's lease and the copy lock; when
+either is busy it is left for the next commit's cleanup.
+"""
+
+import logging
+
+from django.conf import settings
+
+from . import leases, snapshots, userdb, workingcopy
+from .filelock import LockTimeout
+from .keys import snapshot_key
+from .models import SnapshotVersion
+from .stores import StoreError, get_store
+
+logger = logging.getLogger(__name__)
+
+
+def latest_image_version(user_id: int, at_most: int) -> int | None:
+    """The latest version at or before ``at_most`` that has a whole image."""
+    return (
+        SnapshotVersion.objects.filter(user_id=user_id, version__lte=at_most)
+        .exclude(image_key="")
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+
+
+def image_due(user_id: int, committed: int) -> bool:
+    base = latest_image_version(user_id, committed)
+    return base is None or committed - base >= settings.SNAPSHOT_IMAGE_EVERY
+
+
+def make_image_if_due(user_id: int, committed: int) -> bool:
+    """Record a whole image of ``committed`` when the segments since the last one are
+    many enough; True when one was made."""
+    if not image_due(user_id, committed):
+        return False
+    try:
+        with leases.lease(user_id, wait=0), workingcopy.copy_lock(user_id, timeout=1):
+            return _make_image(user_id, committed)
+    except (leases.LeaseTimeout, leases.LeaseUnavailable, LockTimeout) as exc:
+        logger.info("image of user %s version %s postponed: %s", user_id, committed, exc)
+        return False
+
+
+def _make_image(user_id: int, committed: int) -> bool:
+    state = workingcopy.read_state(user_id)
+    if state.base_version != committed or state.dirty or state.pending:
+        return False  # the copy moved on (or never was this version): the next commit's turn
+    packed = snapshots.take(userdb.database_path(user_id), workingcopy.scratch_dir(user_id))
+    key = snapshot_key(user_id, committed)
+    store = get_store()
+    try:
+        store.put_file(key, packed.path)
+    except StoreError as exc:
+        logger.info("image of user %s version %s postponed: %s", user_id, committed, exc)
+        return False
+    finally:
+        packed.path.unlink(missing_ok=True)
+    recorded = SnapshotVersion.objects.filter(
+        user_id=user_id, version=committed, image_key=""
+    ).update(image_key=key, image_checksum=packed.checksum, image_size_bytes=packed.size_bytes)
+    if not recorded:  # retention removed the row meanwhile, or another image won
+        _delete_quietly(store, key)
+        return False
+    logger.info(
+        "made an image of user %s version %s (%s bytes)", user_id, committed, packed.size_bytes
+    )
+    return True
+
+
+def _delete_quietly(store, key: str) -> None:
+    try:
+        store.delete(key)
+    except StoreError as exc:  # no row names it: garbage for the leftover sweep
+        logger.warning("could not delete unrecorded image %s: %s", key, exc)
