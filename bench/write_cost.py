@@ -386,7 +386,7 @@ class Pieces:
         self.size = self.object.stat().st_size
         row = SyncState.objects.ensure(user_id)
         self.version, self.fence = row.version, row.fence
-        self.packed = SimpleNamespace(size_bytes=self.size, checksum="0" * 64)
+        self.packed = SimpleNamespace(size_bytes=self.size, checksum="0" * 64, kind="segment")
 
     def put(self) -> float:
         key = f"bench/put-{uuid.uuid4().hex}.sqlite3.z"

@@ -7,16 +7,19 @@ latest version is made and recorded on that version's history row. It is cleanup
 work (after the response is sent): it reads the whole database, which is exactly what
 the write's path no longer does.
 
-An image is only taken from a copy that holds exactly the version it is recorded for
-(in step with it, nothing unpushed), under the user's lease and the copy lock; when
-either is busy it is left for the next commit's cleanup.
+An image is only recorded for a version the copy held exactly: taken under the copy
+lock (no pull or push of this copy meanwhile) from a copy in step with that version,
+and checked to hold that version's change count (a writer in the middle of its next
+write makes it differ: the image is dropped, the next commit's cleanup tries again). It
+takes no lease, so the next write only waits for the copy lock while the image is
+read, never for its upload.
 """
 
 import logging
 
 from django.conf import settings
 
-from . import leases, snapshots, userdb, workingcopy
+from . import snapshots, userdb, workingcopy
 from .filelock import LockTimeout
 from .keys import snapshot_key
 from .models import SnapshotVersion
@@ -47,18 +50,28 @@ def make_image_if_due(user_id: int, committed: int) -> bool:
     if not image_due(user_id, committed):
         return False
     try:
-        with leases.lease(user_id, wait=0), workingcopy.copy_lock(user_id, timeout=1):
-            return _make_image(user_id, committed)
-    except (leases.LeaseTimeout, leases.LeaseUnavailable, LockTimeout) as exc:
+        with workingcopy.copy_lock(user_id, timeout=1):
+            packed = _take_exact_image(user_id, committed)
+    except LockTimeout as exc:
         logger.info("image of user %s version %s postponed: %s", user_id, committed, exc)
         return False
+    if packed is None:
+        return False  # the copy moved on (or never was this version): the next commit's turn
+    return _upload_and_record(user_id, committed, packed)
 
 
-def _make_image(user_id: int, committed: int) -> bool:
+def _take_exact_image(user_id: int, committed: int):
     state = workingcopy.read_state(user_id)
     if state.base_version != committed or state.dirty or state.pending:
-        return False  # the copy moved on (or never was this version): the next commit's turn
+        return None
     packed = snapshots.take(userdb.database_path(user_id), workingcopy.scratch_dir(user_id))
+    if packed.changes != state.committed_changes:  # a write landed while it was read
+        packed.path.unlink(missing_ok=True)
+        return None
+    return packed
+
+
+def _upload_and_record(user_id: int, committed: int, packed) -> bool:
     key = snapshot_key(user_id, committed)
     store = get_store()
     try:

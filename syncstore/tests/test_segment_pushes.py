@@ -165,3 +165,23 @@ def test_a_copy_pulled_from_the_store_is_where_its_next_segment_starts(
     assert position is not None and position.version == 1
     create_project(alice_client, "Two")
     assert kinds(alice) == ["image", "segment"]
+
+
+def test_no_image_is_recorded_for_a_version_the_copy_no_longer_holds_exactly(
+    store, settings, alice, alice_client
+):
+    from syncstore import compaction
+
+    settings.SNAPSHOT_IMAGE_EVERY = 100  # none made by the requests themselves
+    project_id = create_project(alice_client, "One")["id"]
+    rename(alice_client, project_id, "Two")
+    write_without_push(alice, "Unpushed")  # v2 plus a write: not v2 any more
+
+    settings.SNAPSHOT_IMAGE_EVERY = 1
+    assert compaction.image_due(alice.pk, 2)
+    assert compaction.make_image_if_due(alice.pk, 2) is False
+    assert not SnapshotVersion.objects.filter(user=alice, version=2).exclude(image_key="")
+
+    rename(alice_client, project_id, "Three")  # v3 (with the unpushed write); its image
+    assert SnapshotVersion.objects.get(user=alice, version=3).image_key
+    assert chain_kinds(alice, 3) == ["image"]
