@@ -51,24 +51,28 @@ def make_image_if_due(user_id: int, committed: int) -> bool:
         return False
     try:
         with workingcopy.copy_lock(user_id, timeout=1):
-            packed = _take_exact_image(user_id, committed)
+            raw = _read_exact_image(user_id, committed)
     except LockTimeout as exc:
         logger.info("image of user %s version %s postponed: %s", user_id, committed, exc)
         return False
-    if packed is None:
+    if raw is None:
         return False  # the copy moved on (or never was this version): the next commit's turn
+    # Compressed and uploaded outside the copy lock: only reading the database holds it.
+    packed = snapshots.pack_raw(*raw)
     return _upload_and_record(user_id, committed, packed)
 
 
-def _take_exact_image(user_id: int, committed: int):
+def _read_exact_image(user_id: int, committed: int):
     state = workingcopy.read_state(user_id)
     if state.base_version != committed or state.dirty or state.pending:
         return None
-    packed = snapshots.take(userdb.database_path(user_id), workingcopy.scratch_dir(user_id))
-    if packed.changes != state.committed_changes:  # a write landed while it was read
-        packed.path.unlink(missing_ok=True)
+    raw, changes = snapshots.take_raw(
+        userdb.database_path(user_id), workingcopy.scratch_dir(user_id)
+    )
+    if changes != state.committed_changes:  # a write landed while it was read
+        raw.unlink(missing_ok=True)
         return None
-    return packed
+    return raw, changes
 
 
 def _upload_and_record(user_id: int, committed: int, packed) -> bool:

@@ -45,12 +45,29 @@ def take(db_path: Path, workdir: Path, *, keep: bool = False) -> PackedSnapshot:
     this machine); a push uploads it and deletes it, and a crash leaves garbage either
     way: its durability is the store's and the registry's, not this disk's.
     """
+    raw, changes = take_raw(db_path, workdir)
+    return pack_raw(raw, changes, keep=keep)
+
+
+def take_raw(db_path: Path, workdir: Path) -> tuple[Path, int | None]:
+    """A consistent, uncompressed image of ``db_path`` in ``workdir`` and its change count
+    (``pack_raw`` compresses it; the part that reads the live database is this one)."""
     workdir.mkdir(parents=True, exist_ok=True)
     raw = workdir / f".{uuid.uuid4().hex}.image"
-    packed = workdir / f".{uuid.uuid4().hex}.sqlite3.z"
     try:
         _backup(db_path, raw, scratch=True)
-        changes = changecounter.read_file(raw)
+        return raw, changecounter.read_file(raw)
+    except BaseException:
+        raw.unlink(missing_ok=True)
+        raise
+    finally:
+        remove_side_files(raw)
+
+
+def pack_raw(raw: Path, changes: int | None, *, keep: bool = False) -> PackedSnapshot:
+    """Compress the image ``raw`` (from ``take_raw``) beside it; ``raw`` is removed."""
+    packed = raw.with_name(f".{uuid.uuid4().hex}.sqlite3.z")
+    try:
         checksum, size = _compress(raw, packed, sync=keep)
         return PackedSnapshot(packed, size, checksum, raw.stat().st_size, changes)
     except BaseException:
@@ -58,7 +75,6 @@ def take(db_path: Path, workdir: Path, *, keep: bool = False) -> PackedSnapshot:
         raise
     finally:
         raw.unlink(missing_ok=True)
-        remove_side_files(raw)
 
 
 # Files SQLite keeps beside a database. They belong to one database file: placed next
