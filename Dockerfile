@@ -28,4 +28,4 @@ RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only \
 USER reeleditor
 VOLUME ["/data"]
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 --websocket_connect_timeout 30 reeleditor.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m reeleditor.serve --bind 0.0.0.0:8000 --processes ${WEB_PROCESSES:-auto}"]

@@ -9,11 +9,13 @@ PORT ?= 8000
 .PHONY: run test test-postgres cluster cluster-down cluster-status lint format serve \
 	install install-dev
 
-## run: install, migrate, create the demo data, serve on http://$(HOST):$(PORT)
+## run: install, migrate, create the demo data, serve on http://$(HOST):$(PORT) with
+## WEB_PROCESSES daphne processes (auto: one per core but one, at least 2)
+WEB_PROCESSES ?= auto
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createdemo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) -m reeleditor.serve --bind $(HOST):$(PORT) --processes $(WEB_PROCESSES)
 
 ## test: install the test tools, start what the tests need, lint, run every test
 ## (on the SQLite central database), then the tests of the central database's users

@@ -1,10 +1,22 @@
-"""Export progress over a WebSocket: the owner of a job watches it live."""
+"""Export progress over a WebSocket: the owner of a job watches it live.
 
+Progress reaches the consumer through the job's Channels group. With an in-memory
+channel layer (no Redis) a group only spans one process, and with several web
+processes on one machine (``reeleditor.serve``) the export may run in another one: the
+consumer then also follows the job row (``EXPORT_FOLLOW_ROW_SECONDS``) and sends each
+change of it, unless the group is delivering (then this is the export's own process,
+and the row, saved once a second, would only lag behind the group's messages).
+"""
+
+import asyncio
 import logging
+import time
 import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import InMemoryChannelLayer
+from django.conf import settings
 
 from . import jobs, progress
 from .models import ExportJob
@@ -14,6 +26,7 @@ logger = logging.getLogger(__name__)
 # "try again later"; the export panel reconnects, and the job's state is in the
 # database meanwhile, so nothing is missed.
 TRY_AGAIN_LATER = 1013
+_FINAL = ("complete", "error", "cancelled")
 
 
 class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
@@ -43,12 +56,30 @@ class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=TRY_AGAIN_LATER)
             return
         self.group = group
+        self.last_group_message = float("-inf")
         await self.accept()
-        await self.send_json(await self._current_state(job_id))
+        state = await self._current_state(job_id)
+        await self.send_json(state)
+        if isinstance(self.channel_layer, InMemoryChannelLayer) and state["status"] not in _FINAL:
+            self.follower = asyncio.create_task(self._follow_row(job_id, state))
 
     async def disconnect(self, code):
+        follower = getattr(self, "follower", None)
+        if follower is not None:
+            follower.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _follow_row(self, job_id, seen: dict):
+        """Send each change of the job's row until it is final, while the group is quiet."""
+        interval = settings.EXPORT_FOLLOW_ROW_SECONDS
+        while seen["status"] not in _FINAL:
+            await asyncio.sleep(interval)
+            state = await self._current_state(job_id)
+            quiet = time.monotonic() - self.last_group_message > 2 * interval
+            if state != seen and quiet:
+                await self.send_json(state)
+            seen = state
 
     async def receive_json(self, content, **kwargs):
         # The client may ask again (after a reconnect, or to be sure).
@@ -58,6 +89,7 @@ class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
             )
 
     async def export_progress(self, event):
+        self.last_group_message = time.monotonic()
         await self.send_json(event["message"])
 
     @database_sync_to_async

@@ -299,6 +299,9 @@ EXPORT_WORKERS = envint("EXPORT_WORKERS", 1)  # in-process pool size (embedded d
 EXPORT_STALE_AFTER = envint("EXPORT_STALE_AFTER", 120)
 # How often a running export beats while it uploads and finalizes (no progress then).
 EXPORT_HEARTBEAT_SECONDS = envint("EXPORT_HEARTBEAT_SECONDS", min(10, EXPORT_STALE_AFTER // 4) or 1)
+# Without Redis each web process has its own channel layer: a watcher whose export runs
+# in another process (reeleditor.serve) follows the job row this often instead.
+EXPORT_FOLLOW_ROW_SECONDS = float(env("EXPORT_FOLLOW_ROW_SECONDS", "1.0"))
 # Waits between retries of the commit of a finished export before it ends "sync_failed".
 EXPORT_FINALIZE_RETRY_DELAYS = [0.5, 2.0]
 

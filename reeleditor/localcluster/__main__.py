@@ -62,13 +62,15 @@ def running(state: dict | None) -> dict[str, int]:
     return alive
 
 
-def up(workdir: Path, database: str, free_ports: bool) -> int:
+def up(workdir: Path, database: str, free_ports: bool, web_processes: int = 1) -> int:
     if running(read_state(workdir)):
         print(f"a cluster is already running (state in {workdir}); `make cluster-down` first")
         return 1
     workdir.mkdir(parents=True, exist_ok=True)
     ports = Ports.free() if free_ports else Ports()
-    cluster = LocalCluster(workdir, recreate_database(database), ports=ports)
+    cluster = LocalCluster(
+        workdir, recreate_database(database), ports=ports, web_processes=web_processes
+    )
     try:
         cluster.start(demo=True, progress=lambda step: print(f"cluster: starting {step}"))
     except ServiceFailed as exc:
@@ -124,9 +126,14 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--free-ports", action="store_true", help="any free ports instead of 8080, 8001, ..."
     )
+    parser.add_argument(
+        "--web-processes", type=int, default=1, help="daphne processes per web instance"
+    )
     args = parser.parse_args(argv)
-    command = {"up": up, "down": down, "status": status}[args.command]
-    return command(args.dir.resolve(), database=args.database, free_ports=args.free_ports)
+    if args.command == "up":
+        return up(args.dir.resolve(), args.database, args.free_ports, args.web_processes)
+    command = {"down": down, "status": status}[args.command]
+    return command(args.dir.resolve())
 
 
 if __name__ == "__main__":

@@ -31,9 +31,6 @@ from .processes import MotoServer, Service, ServiceFailed, free_port, http_answe
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_SHARED_CONF = ROOT / "deploy" / "nginx" / "reeleditor.conf"
 BUCKET = "reeleditor"
-# daphne refuses a WebSocket whose handshake takes over 5 s by default: on a loaded
-# instance (the other one just died) export watchers were refused in bursts.
-DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
 # The developer's shell must not configure the processes of the cluster.
 _APP_ENV_PREFIXES = (
     "AWS_",
@@ -103,8 +100,12 @@ class LocalCluster:
         *,
         ports: Ports | None = None,
         extra_env: dict[str, str] | None = None,
+        web_processes: int = 1,
     ):
         self.workdir = Path(workdir).resolve()
+        # Each web instance (its own machine) runs this many daphne processes on its
+        # port and data folder (reeleditor.serve), as compose's WEB_PROCESSES does.
+        self.web_processes = web_processes
         self.database_url = database_url
         self.ports = ports or Ports()
         self.extra_env = dict(extra_env or {})
@@ -149,8 +150,8 @@ class LocalCluster:
     def _web_instance(self, number: int, port: int) -> Service:
         return Service(
             f"web{number}",
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             *DAPHNE_OPTIONS, "reeleditor.asgi:application"],
+            [sys.executable, "-m", "reeleditor.serve", "--bind", f"127.0.0.1:{port}",
+             "--processes", str(self.web_processes)],
             workdir=self.workdir, cwd=ROOT, port=port,
             env=self.app_env(self.workdir / f"web{number}" / "data"),
             ready=lambda: http_answers(f"http://127.0.0.1:{port}/healthz"),

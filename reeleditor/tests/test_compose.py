@@ -27,13 +27,18 @@ def after(command: list[str], program: str) -> list[str]:
     return command[command.index(program) + 1 :]
 
 
-def test_the_web_instances_run_daphne_as_the_cluster_does(compose, cluster):
-    cluster_args = after(cluster.web[0].command, "daphne")
+def options(args: list[str]) -> dict[str, str]:
+    return dict(zip(args[::2], args[1::2], strict=True))
+
+
+def test_the_web_instances_run_reeleditor_serve_as_the_cluster_does(compose, cluster):
+    cluster_options = options(after(cluster.web[0].command, "reeleditor.serve"))
     for name in ("web1", "web2"):
-        args = after(compose[name]["command"], "daphne")
-        assert args[-1] == cluster_args[-1] == "reeleditor.asgi:application"
-        assert args[:2] == ["-b", "0.0.0.0"] and cluster_args[:2] == ["-b", "127.0.0.1"]
-        assert args[4:] == cluster_args[4:]  # address and port aside, the same options
+        compose_options = options(after(compose[name]["command"], "reeleditor.serve"))
+        assert compose_options.keys() == cluster_options.keys() == {"--bind", "--processes"}
+        assert compose_options["--bind"] == "0.0.0.0:8000"
+        assert cluster_options["--bind"].startswith("127.0.0.1:")
+        assert compose_options["--processes"] == "${WEB_PROCESSES:-2}"
         assert compose[name]["build"]["args"]["REQUIREMENTS"] == "requirements.txt"  # no CUDA
 
 

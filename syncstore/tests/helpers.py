@@ -115,26 +115,27 @@ def in_thread(fn, *args, name: str = "helper", **kwargs) -> Future:
 # --- Processes and ports ---------------------------------------------------------------
 
 
-def start_daphne(port: int, *, env, cwd, log_path, banner: str) -> subprocess.Popen:
-    """Start ``daphne`` serving ``reeleditor.asgi:application`` on 127.0.0.1:``port``.
+def start_daphne(
+    port: int, *, env, cwd, log_path, banner: str, processes: int = 1
+) -> subprocess.Popen:
+    """Start ``daphne`` serving ``reeleditor.asgi:application`` on 127.0.0.1:``port``
+    (with ``processes`` > 1, that many behind one port: ``reeleditor.serve``, with one
+    access log per process in ``<log_path's folder>/access/``).
 
     ``banner`` is written to ``log_path`` first, then the process's output goes there.
     """
+    if processes > 1:
+        command = [sys.executable, "-m", "reeleditor.serve", "--bind", f"127.0.0.1:{port}"]
+        command += ["--processes", str(processes), "--log-dir", str(log_path.parent / "access")]
+    else:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        command.append("reeleditor.asgi:application")
     with open(log_path, "ab") as log:
         log.write(f"{banner}\n".encode())
         log.flush()
         # Output goes to a file: an unread pipe fills up and blocks the server.
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "reeleditor.asgi:application",
-            ],
+            command,
             cwd=cwd,
             env=env,
             stdout=log,

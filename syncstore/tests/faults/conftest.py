@@ -155,7 +155,8 @@ class AppInstances:
         """A new instance ``name``, started unless ``start=False``.
 
         ``options``: ``database_url`` and ``proxy`` (default: the test's), ``bucket``,
-        ``sync_retry_interval`` (default 0: no periodic retry), ``extra_env``.
+        ``sync_retry_interval`` (default 0: no periodic retry), ``extra_env``,
+        ``processes`` (several daphne processes on one port and data folder).
         """
         instance = self._make(name, **options)
         if start:
@@ -192,6 +193,7 @@ class AppInstances:
         bucket: str | None = None,
         sync_retry_interval: int = 0,
         extra_env: dict[str, str] | None = None,
+        processes: int = 1,
     ) -> AppInstance:
         if any(instance.name == name for instance in self.started):
             raise ValueError(f"an instance named {name!r} already exists in this test")
@@ -204,6 +206,7 @@ class AppInstances:
             bucket=bucket or proxy.bucket,
             sync_retry_interval=sync_retry_interval,
             extra_env=extra_env,
+            processes=processes,
         )
         self.started.append(instance)
         self.request.node._fault_instances = list(self.started)

@@ -135,8 +135,10 @@ class AppInstance:
         bucket: str | None,
         sync_retry_interval: int = 0,
         extra_env: dict[str, str] | None = None,
+        processes: int = 1,
     ):
         self.name = name
+        self.processes = processes  # >1: several daphne behind one port (reeleditor.serve)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
@@ -204,6 +206,7 @@ class AppInstance:
             cwd=ROOT,
             log_path=self.log_path,
             banner=f"\n--- {self.name}: start #{self.starts}, daphne on port {self.port}",
+            processes=self.processes,
         )
         return self
 
