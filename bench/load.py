@@ -3,9 +3,11 @@
     .venv/bin/python bench/load.py               # 20, 50 users x 1, 2, 4 processes x 2 loads
     .venv/bin/python bench/load.py --users 20 50 100 --processes 1 2 4 --seconds 60 \
         --think session none
+    .venv/bin/python bench/load.py --target cluster --users 20 --processes 1 2
     .venv/bin/python bench/load.py --json out.json --keep
 
-For each number of web processes, a fresh app in its embedded default (SQLite central
+``--target embedded`` (the default): for each number of web processes, a fresh app in
+its embedded default (SQLite central
 database, local-folder store, in-process export workers with ``EXPORT_MODE=mock``, so
 an export costs a short low-resolution render) served by ``python -m reeleditor.serve
 --processes N``, in production settings (``DJANGO_DEBUG=false``). For each number of
@@ -16,6 +18,9 @@ an export watched until it is done; with ``--think none`` the same without the p
 (a closed loop: the most the machine serves, the figure the process ratio is about).
 Statistics are reset once every user has started, so sign-in and set-up are not in the
 figures; an autosave that does not answer ``X-Sync-Status: ok`` counts as a failure.
+``--target cluster``: the same against the local cluster (``make cluster``'s two web
+instances behind nginx, PostgreSQL, Redis, moto, a Celery worker), ``--processes`` per
+instance.
 
 Printed: requests per second, failures, and p50 / p95 / p99 per endpoint for every
 (processes, users) pair, then throughput with N processes over 1 process, per number
@@ -131,8 +136,40 @@ class App:
                 self.process.kill()
 
 
+class ClusterApp:
+    """The local cluster ``make cluster`` starts (two web instances behind nginx, each
+    with ``processes`` daphne processes; PostgreSQL, Redis, moto, a Celery worker) on
+    free ports, with mock exports."""
+
+    def __init__(self, workdir: Path, processes: int, users: int):
+        from reeleditor.localcluster.__main__ import recreate_database
+        from reeleditor.localcluster.cluster import LocalCluster, Ports
+
+        self.processes = processes
+        env = {"EXPORT_MODE": "mock", "LOAD_PASSWORD": PASSWORD, "LOAD_USERS_PREFIX": PREFIX,
+               "LOAD_USER_COUNT": str(users)}  # fmt: skip
+        self.cluster = LocalCluster(
+            workdir / "cluster",
+            recreate_database("reeleditor_bench_load"),
+            ports=Ports.free(),
+            extra_env=env,
+            web_processes=processes,
+        )
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url
+
+    def start(self) -> None:
+        self.cluster.start(progress=lambda step: None)
+        self.cluster.manage("shell", "-c", _MAKE_USERS)
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+
 def run_locust(app: App, users: int, think: str, seconds: int, clip: Path, out: Path) -> dict:
-    prefix = out / f"p{app.processes}-u{users}-{think}"
+    prefix = out / f"p{app.processes}-u{users}-{think}"  # one run per folder
     env = {**os.environ, "LOAD_PASSWORD": PASSWORD, "LOAD_CLIP": str(clip),
            "LOAD_USERS_PREFIX": PREFIX, "LOAD_THINK": think}  # fmt: skip
     spawn_rate = max(5, users // 5)
@@ -171,10 +208,17 @@ def read_stats(path: Path) -> dict:
     return rows
 
 
+TARGETS = {
+    "embedded": ("embedded default", App),
+    "cluster": ("local cluster, 2 instances; processes per instance", ClusterApp),
+}
+
+
 def report(results: list[dict], processes: list[int], users: list[int]) -> None:
-    for think in dict.fromkeys(r["think"] for r in results):
-        print(f"\n## Think time: {think} (embedded default, locust on the same machine)\n")
-        table([r for r in results if r["think"] == think], processes, users)
+    for target, think in dict.fromkeys((r["target"], r["think"]) for r in results):
+        print(f"\n## {TARGETS[target][0]}: think time {think} (locust on the same machine)\n")
+        rows = [r for r in results if (r["target"], r["think"]) == (target, think)]
+        table(rows, processes, users)
 
 
 def table(results: list[dict], processes: list[int], users: list[int]) -> None:
@@ -207,6 +251,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=45)
     parser.add_argument("--think", nargs="+", default=["session", "none"],
                         choices=["session", "none"])  # fmt: skip
+    parser.add_argument("--target", nargs="+", default=["embedded"], choices=list(TARGETS),
+                        help="cluster: needs PostgreSQL, Redis and nginx")  # fmt: skip
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
@@ -215,19 +261,26 @@ def main() -> None:
     results = []
     try:
         clip = make_clip(workdir)
-        runs = [(t, p, u) for t in args.think for u in args.users for p in args.processes]
-        for think, processes, users in runs:  # N processes next to 1, for the ratio
-            run_dir = workdir / f"p{processes}-u{users}-{think}"
+        runs = [
+            (target, think, processes, users)
+            for target in args.target
+            for think in args.think
+            for users in args.users
+            for processes in args.processes  # N processes next to 1, for the ratio
+        ]
+        for target, think, processes, users in runs:
+            run_dir = workdir / f"{target}-p{processes}-u{users}-{think}"
             run_dir.mkdir()
-            app = App(run_dir, processes, users)
-            app.start()
+            app = TARGETS[target][1](run_dir, processes, users)
             try:
-                print(f"{time.monotonic() - started:5.0f} s  {processes} processes, "
+                app.start()
+                print(f"{time.monotonic() - started:5.0f} s  {target}: {processes} processes, "
                       f"{users} users, think {think}", flush=True)  # fmt: skip
                 stats = run_locust(app, users, think, args.seconds, clip, run_dir)
             finally:
                 app.stop()
-            results.append({"think": think, "processes": processes, "users": users, "stats": stats})
+            results.append({"target": target, "think": think, "processes": processes,
+                            "users": users, "stats": stats})  # fmt: skip
         report(results, args.processes, args.users)
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
