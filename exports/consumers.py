@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 # "try again later"; the export panel reconnects, and the job's state is in the
 # database meanwhile, so nothing is missed.
 TRY_AGAIN_LATER = 1013
-_FINAL = ("complete", "error", "cancelled")
 
 
 class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
@@ -60,7 +59,8 @@ class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         state = await self._current_state(job_id)
         await self.send_json(state)
-        if isinstance(self.channel_layer, InMemoryChannelLayer) and state["status"] not in _FINAL:
+        per_process = isinstance(self.channel_layer, InMemoryChannelLayer)
+        if per_process and state["status"] in ExportJob.ACTIVE:
             self.follower = asyncio.create_task(self._follow_row(job_id, state))
 
     async def disconnect(self, code):
@@ -73,7 +73,7 @@ class ExportProgressConsumer(AsyncJsonWebsocketConsumer):
     async def _follow_row(self, job_id, seen: dict):
         """Send each change of the job's row until it is final, while the group is quiet."""
         interval = settings.EXPORT_FOLLOW_ROW_SECONDS
-        while seen["status"] not in _FINAL:
+        while seen["status"] in ExportJob.ACTIVE:
             await asyncio.sleep(interval)
             state = await self._current_state(job_id)
             quiet = time.monotonic() - self.last_group_message > 2 * interval
