@@ -5,6 +5,18 @@ import shutil
 import subprocess
 
 import pytest
+from channels.testing import WebsocketCommunicator
+
+from reeleditor.asgi import application
+
+
+def export_socket(job_id, client=None) -> WebsocketCommunicator:
+    """The export progress WebSocket of ``job_id``, with ``client``'s session cookie
+    (a signed-in test ``Client``; None: nobody signed in), as a browser opens it."""
+    headers = [(b"origin", b"http://localhost")]
+    if client is not None:
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, f"/ws/exports/{job_id}/", headers=headers)
 
 
 def run_node_check(tmp_path, js_module, check_script: str, *args) -> dict:

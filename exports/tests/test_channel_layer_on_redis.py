@@ -49,11 +49,10 @@ async def test_a_watcher_is_told_to_come_back_when_redis_is_down(settings, djang
     the entry point counts resets against the instance and stops sending it requests."""
     from asgiref.sync import sync_to_async
     from channels.layers import channel_layers
-    from channels.testing import WebsocketCommunicator
     from django.test import Client
 
     from exports.models import ExportJob
-    from reeleditor.asgi import application
+    from exports.tests.helpers import export_socket
 
     settings.CHANNEL_LAYERS = channel_layers_for("redis://127.0.0.1:1/0")  # nothing there
     channel_layers.backends = {}
@@ -62,14 +61,7 @@ async def test_a_watcher_is_told_to_come_back_when_redis_is_down(settings, djang
         job = await ExportJob.objects.acreate(user=coach, project_id=1, kind="framing")
         client = Client()
         await sync_to_async(client.force_login)(coach)
-        communicator = WebsocketCommunicator(
-            application,
-            f"/ws/exports/{job.id}/",
-            headers=[
-                (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
-                (b"origin", b"http://localhost"),
-            ],
-        )
+        communicator = export_socket(job.id, client)
         connected, code = await communicator.connect(timeout=20)
         assert (connected, code) == (False, 1013)  # try again later
     finally:

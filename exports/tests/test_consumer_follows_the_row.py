@@ -10,13 +10,12 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
 from exports import progress
 from exports.models import ExportJob
-from reeleditor.asgi import application
+from exports.tests.helpers import export_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -29,12 +28,7 @@ def quick_follow(settings):
 async def connect(user, job):
     client = Client()
     await sync_to_async(client.force_login)(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ws/exports/{job.pk}/",
-        headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
-    )
+    communicator = export_socket(job.pk, client)
     connected, _ = await communicator.connect()
     assert connected
     return communicator

@@ -9,14 +9,13 @@ import asyncio
 import av
 import numpy as np
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from exports.interpolation import CropPath
 from exports.models import ExportJob
+from exports.tests.helpers import export_socket
 from projects.synthetic import BALL_ORANGE, ball_position
 from projects.tests.helpers import create_project, post_json, upload_clip
-from reeleditor.asgi import application
 from syncstore.models import SyncState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -51,12 +50,7 @@ def signed_in(user):
 
 async def watch(job_id, client, timeout=180):
     """Every message of the job's WebSocket until a final status."""
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ws/exports/{job_id}/",
-        headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
-    )
+    communicator = export_socket(job_id, client)
     connected, _ = await communicator.connect()
     assert connected
     messages = []
@@ -173,15 +167,8 @@ async def test_another_users_websocket_is_refused(fast_exports, django_user_mode
         )
     ).json()
 
-    for headers in (
-        [(b"cookie", f"sessionid={bob_client.cookies['sessionid'].value}".encode())],
-        [],  # nobody signed in
-    ):
-        communicator = WebsocketCommunicator(
-            application,
-            f"/ws/exports/{job['job_id']}/",
-            headers=[*headers, (b"origin", b"http://localhost")],
-        )
+    for client in (bob_client, None):  # another user; nobody signed in
+        communicator = export_socket(job["job_id"], client)
         connected, _ = await communicator.connect()
         assert not connected
     # And over HTTP it does not exist for bob.
