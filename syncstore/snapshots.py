@@ -55,13 +55,13 @@ def take_raw(db_path: Path, workdir: Path) -> tuple[Path, int | None]:
     workdir.mkdir(parents=True, exist_ok=True)
     raw = workdir / f".{uuid.uuid4().hex}.image"
     try:
-        _backup(db_path, raw, scratch=True)
+        copy_image(db_path, raw)
         return raw, changecounter.read_file(raw)
     except BaseException:
         raw.unlink(missing_ok=True)
         raise
     finally:
-        remove_side_files(raw)
+        remove_side_files(raw)  # the counter read opened it
 
 
 def pack_raw(raw: Path, changes: int | None, *, keep: bool = False) -> PackedSnapshot:

@@ -34,6 +34,7 @@ import threading
 import uuid
 import zlib
 from array import array
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -136,6 +137,17 @@ def close_all_keepers() -> None:
         conn.close()
 
 
+@contextmanager
+def _kept_connection(db_path: Path):
+    """A connection of our own to ``db_path``, with its keeper open, closed afterwards."""
+    keep_open(db_path)
+    conn = connect(db_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def wal_path(db_path: Path) -> Path:
     return Path(f"{db_path}-wal")
 
@@ -229,9 +241,7 @@ def establish(db_path: Path, version: int, changes: int | None) -> WalPosition |
     None (no position: the next push is a full image) when the WAL cannot be emptied
     now or the copy no longer holds ``changes``.
     """
-    keep_open(db_path)
-    conn = connect(db_path)
-    try:
+    with _kept_connection(db_path) as conn:
         conn.execute("PRAGMA busy_timeout=2000")
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         conn.execute("BEGIN IMMEDIATE")
@@ -254,8 +264,6 @@ def establish(db_path: Path, version: int, changes: int | None) -> WalPosition |
         with open(wal, "rb") as handle:
             header = _read_header(handle.read(WAL_HEADER_BYTES))
         return _position(version, header, WAL_HEADER_BYTES, header.checksum)
-    finally:
-        conn.close()
 
 
 def wal_bytes(db_path: Path) -> int:
@@ -270,17 +278,13 @@ def wal_bytes(db_path: Path) -> int:
 
 def take(db_path: Path, position: WalPosition, workdir: Path) -> PackedSegment:
     """Pack the frames committed after ``position`` into a segment file in ``workdir``."""
-    keep_open(db_path)
-    conn = connect(db_path)
-    try:
+    with _kept_connection(db_path) as conn:
         conn.execute("BEGIN IMMEDIATE")  # no frame is added while we read
         try:
             changes = changecounter.read(conn.cursor())
             frames, end = _frames_after(wal_path(db_path), position)
         finally:
             conn.execute("ROLLBACK")
-    finally:
-        conn.close()
     if not frames:
         raise ChainBroken("no frames were written after the recorded position")
     workdir.mkdir(parents=True, exist_ok=True)
