@@ -385,7 +385,8 @@ class Pieces:
         self.store.get_file(object_key, self.object)
         self.size = self.object.stat().st_size
         row = SyncState.objects.ensure(user_id)
-        self.version, self.fence = row.version, row.fence
+        self.version = row.version
+        self.holder = SimpleNamespace(fence=row.fence, row=row)  # what sync._commit reads
         self.packed = SimpleNamespace(size_bytes=self.size, checksum="0" * 64, kind="segment")
 
     def put(self) -> float:
@@ -399,7 +400,7 @@ class Pieces:
 
         key = snapshot_key(self.user_id, self.version + 1)
         seconds, committed = timed(
-            lambda: sync._commit(self.user_id, self.version, self.fence, key, self.packed)
+            lambda: sync._commit(self.user_id, self.version, self.holder, key, self.packed)
         )
         if not committed:
             raise SystemExit("the registry piece's compare-and-set failed")
@@ -435,20 +436,21 @@ class Breakdown:
 
     # (module or class, function, label); leading spaces: a part of the step above.
     STEPS = (
-        ("leases.Lease", "acquire", "lease: take (flock, ensure row, claim, read fence)"),
-        ("sync", "ensure_fresh", "ensure_fresh (registry read, working.json)"),
+        ("leases.Lease", "acquire", "lease: take (flock, claim UPDATE ... RETURNING the row)"),
+        ("sync", "ensure_fresh", "ensure_fresh (working.json; the row came with the claim)"),
         (None, None, "the view (the write itself, synchronous=FULL)"),
         ("sync", "push", PUSH),
         ("walsegments", "take", SEGMENT),
         ("snapshots", "take", TAKE),
         ("snapshots", "_backup", "    snapshot: backup API into a temporary image"),
         ("snapshots", "_compress", "    snapshot: zlib 1 + sha256"),
-        ("stores.S3SnapshotStore", "put_file", "  push: PUT"),
-        ("workingcopy", "mark_pending", "  push: working.json pending (fsync x2)"),
+        ("sync", "_upload_recording_pending", "  push: PUT, working.json pending beside it"),
+        ("stores.S3SnapshotStore", "put_file", "    PUT itself"),
+        ("workingcopy", "mark_pending", "    working.json pending (fsync x2, its own thread)"),
         ("sync", "_commit", "  push: registry commit (CAS + history row)"),
         ("workingcopy", "mark_committed", "  push: working.json committed (fsync x2)"),
         ("sync", "_restart_wal_if_due", "  push: WAL checkpoint when due"),
-        ("leases.Lease", "release", "lease: release (renewer join, UPDATE)"),
+        ("leases.Lease", "release", "lease: release (flock; the commit cleared the claim)"),
         ("retention", "after_commits", AFTER),
         ("compaction", "make_image_if_due", "  after: a whole image when due"),
     )
@@ -575,13 +577,11 @@ class Breakdown:
                     ]
                 )
             if label == push_parts[-1]:
-                result["  push: the rest (copy lock, read_state, resolve_pending, ensure row)"] = (
-                    p50(
-                        [
-                            s.get(PUSH, 0.0) - sum(s.get(k, 0.0) for k in push_parts)
-                            for s in self.samples
-                        ]
-                    )
+                result["  push: the rest (copy lock, read_state, resolve_pending)"] = p50(
+                    [
+                        s.get(PUSH, 0.0) - sum(s.get(k, 0.0) for k in push_parts)
+                        for s in self.samples
+                    ]
                 )
         for label in ("(inside) os.fsync", "(inside) change counter read (opens the file)"):
             result[label] = median(label)

@@ -6,7 +6,9 @@ database, on the user's registry row, so every instance that shares that databas
 shares the lease, whatever else is configured:
 
 * **claim**: ``UPDATE ... SET lease_holder = <token>, lease_expires_at = now + ttl,
-  fence = fence + 1 WHERE user = ? AND (lease_holder = '' OR lease_expires_at < now)``;
+  fence = fence + 1 WHERE user = ? AND (lease_holder = '' OR lease_expires_at < now)
+  RETURNING *``: the claimed row comes back with it, so the holder knows the committed
+  version without asking again;
 * **renew**: a daemon thread extends the expiry every ttl/3 while the token is still
   ours; if it is not (expired and taken), ``lost`` turns true;
 * **release**: clear the holder where the token is still ours.
@@ -48,8 +50,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from django.conf import settings
-from django.db import DatabaseError, connections
-from django.db.models import F, Q
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
 from reeleditor import observability
@@ -154,6 +155,32 @@ def _local_prefix() -> str:
     return f"{socket.gethostname()}:{folder.hexdigest()[:8]}:"
 
 
+def _claim_row(user_id: int, token: str, ttl: float) -> SyncState | None:
+    """Claim the lease if it is free and return the registry row so claimed, in one
+    statement (``UPDATE ... RETURNING``): None when it is held or there is no row.
+
+    Free means unheld, expired, or left by a process of this machine that crashed: the
+    caller holds this machine's file lock, and a live holder here would hold it too.
+    """
+    alias = router.db_for_write(SyncState)
+    connection = connections[alias]
+    table = connection.ops.quote_name(SyncState._meta.db_table)
+    columns = [field.column for field in SyncState._meta.concrete_fields]
+    now = timezone.now()
+    prefix = _local_prefix()
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"UPDATE {table} SET lease_holder = %s, lease_expires_at = %s, fence = fence + 1 "
+        "WHERE user_id = %s AND (lease_holder = '' OR lease_expires_at < %s "
+        "OR substr(lease_holder, 1, %s) = %s) "
+        f"RETURNING {', '.join(connection.ops.quote_name(c) for c in columns)}"
+    )
+    params = [token, adapt(now + timedelta(seconds=ttl)), user_id, adapt(now), len(prefix), prefix]
+    # raw() converts the returned values as a SELECT's would (dates on SQLite).
+    rows = list(SyncState.objects.raw(sql, params, using=alias))
+    return rows[0] if rows else None
+
+
 def _new_token() -> str:
     # Random for safety; host, folder and pid help an operator who reads the admin, and
     # let a holder on this machine recognise a claim left by a crashed one (below).
@@ -165,16 +192,28 @@ class Lease:
 
     ``fence`` is the fencing number this claim got: the commit only succeeds while the
     registry still holds it. ``lost`` turns true when a renewal finds the lease gone.
+
+    ``row`` is the user's registry row as the claim left it. While the lease holds, only
+    its holder can move the committed version (the commit requires the fence), so the
+    row read by the claim is the one the holder's freshness check and push need: they
+    do not ask again. A commit under the lease updates it (``sync._commit``).
+
+    ``ends_with_commit``: the holder's unit of work ends with its next commit (set by
+    ``end_with_next_commit``), so that commit's statement also clears the claim and
+    ``release`` has no statement of its own left to run.
     """
 
-    def __init__(self, user_id: int, token: str, fence: int, ttl: float, local: FileLock):
+    def __init__(self, user_id: int, token: str, row: SyncState, ttl: float, local: FileLock):
         self.user_id = user_id
         self.token = token
-        self.fence = fence
+        self.row = row
+        self.fence = row.fence
         self.lost = False
+        self.ends_with_commit = False
         self._ttl = ttl
         self._local = local
         self._released = False
+        self._cleared = False  # the claim was cleared in the registry by a commit
         self._release_guard = threading.Lock()
         self._stop = threading.Event()
         self._renewer = threading.Thread(
@@ -200,24 +239,15 @@ class Lease:
     @classmethod
     def _claim(cls, user_id: int, local: FileLock, *, wait: float, ttl: float) -> "Lease":
         token = _new_token()
+        claimed: SyncState | None = None
         try:
-            # We hold this machine's file lock, so a claim made from this machine is not
-            # held by anyone alive (a live holder here would hold the file lock): it was
-            # left by a process that crashed, and need not be waited out.
-            crashed_here = Q(lease_holder__startswith=_local_prefix())
             ensured = False
 
             def attempt() -> bool:
-                nonlocal ensured
-                now = timezone.now()
-                free = Q(lease_holder="") | Q(lease_expires_at__lt=now) | crashed_here
-                claimed = SyncState.objects.filter(free, user_id=user_id).update(
-                    lease_holder=token,
-                    lease_expires_at=now + timedelta(seconds=ttl),
-                    fence=F("fence") + 1,
-                )
-                if claimed or ensured:
-                    return bool(claimed)
+                nonlocal ensured, claimed
+                claimed = _claim_row(user_id, token, ttl)
+                if claimed is not None or ensured:
+                    return claimed is not None
                 # Held by another writer, or no row yet (a new user): make sure of the
                 # row once, then claim again. Most writes find the row there and free.
                 ensured = True
@@ -229,19 +259,11 @@ class Lease:
                 return attempt()
 
             acquired = _poll(attempt, wait)
-            if acquired:
-                fence = (
-                    SyncState.objects.filter(user_id=user_id, lease_holder=token)
-                    .values_list("fence", flat=True)
-                    .first()
-                )
         except DatabaseError as exc:
             raise LeaseUnavailable(f"the central database did not answer: {exc}") from exc
         if not acquired:
             raise LeaseTimeout(f"user {user_id}'s lease is held by another writer ({wait:g} s)")
-        if fence is None:  # expired and taken again within a breath: treat as never held
-            raise LeaseTimeout(f"user {user_id}'s lease was taken over at once")
-        return cls(user_id, token, fence, ttl, local)
+        return cls(user_id, token, claimed, ttl, local)
 
     @property
     def released(self) -> bool:
@@ -277,7 +299,25 @@ class Lease:
         finally:
             connections.close_all()  # this thread's own connection
 
+    def end_with_next_commit(self) -> None:
+        """The holder's next commit is its last write under this lease: let the commit
+        clear the claim (one statement fewer on the write's path)."""
+        self.ends_with_commit = True
+
+    def stop_renewing(self) -> None:
+        """Before a commit that clears the claim: a renewal after it would find the
+        claim gone and call the lease lost."""
+        self._stop.set()
+
+    def cleared_by_commit(self) -> None:
+        """The commit's statement cleared the claim: ``release`` gives back the local
+        lock only. Until then other writers still wait on this machine's file lock, so
+        the holder's bookkeeping after the commit (``working.json``) is not raced here."""
+        self._cleared = True
+
     def _mark_lost(self, why: str) -> None:
+        if self._stop.is_set():
+            return  # released or ended by its commit: nobody relies on it any more
         if not self.lost:
             self.lost = True
             logger.warning("lost lease for user %s: %s", self.user_id, why)
@@ -290,6 +330,10 @@ class Lease:
         self._stop.set()
         if self._renewer.is_alive():
             self._renewer.join(timeout=5)
+        if self._cleared:
+            self._local.release()
+            logger.debug("released lease for user %s (cleared by its commit)", self.user_id)
+            return
         try:
             SyncState.objects.filter(user_id=self.user_id, lease_holder=self.token).update(
                 lease_holder="", lease_expires_at=None

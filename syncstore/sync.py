@@ -26,13 +26,14 @@ import signal
 import sqlite3
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -48,7 +49,7 @@ from . import (
     walsegments,
     workingcopy,
 )
-from .binding import bound_to_user
+from .binding import bound_to_user, current_binding_or_none
 from .filelock import LockTimeout
 from .keys import conflict_prefix, segment_key, snapshot_key
 from .models import SnapshotVersion, SyncState
@@ -89,16 +90,28 @@ def registry_row(user_id: int) -> SyncState | None:
     return SyncState.objects.filter(user_id=user_id).first()
 
 
-def _commit(user_id: int, expected: int, fence: int, key: str, packed) -> bool:
+def _registry_row_here(user_id: int) -> SyncState | None:
+    """The registry row as this context knows it: the row its lease claimed, when it
+    holds the lease (only the holder can commit, and its commits update that row), else
+    a fresh read."""
+    held = leases.held_lease(user_id)
+    return held.row if held is not None else registry_row(user_id)
+
+
+def _commit(user_id: int, expected: int, lease, key: str, packed) -> bool:
     """Move the committed version from ``expected`` to ``expected + 1``.
 
     One ``UPDATE`` that also requires the fencing number of the lease this writer holds:
     False when another writer committed first or took the lease over meanwhile. The
-    version's history row is written in the same transaction.
+    version's history row is written in the same transaction. On success the lease's
+    row is brought to what the statement wrote, for the holder's next push.
     """
     now = timezone.now()
+    fence = lease.fence
+    clears = _lease_cleared_by(lease)
     with transaction.atomic(using="default"):
         updated = SyncState.objects.filter(user_id=user_id, version=expected, fence=fence).update(
+            **clears,
             version=expected + 1,
             object_key=key,
             size_bytes=packed.size_bytes,
@@ -125,7 +138,29 @@ def _commit(user_id: int, expected: int, fence: int, key: str, packed) -> bool:
                 image_checksum=packed.checksum if image else "",
                 image_size_bytes=packed.size_bytes if image else 0,
             )
+            _committed_into(lease.row, expected + 1, key, packed, now)
+            for name, value in clears.items():
+                setattr(lease.row, name, value)
+    if updated and clears:
+        lease.cleared_by_commit()
     return updated == 1
+
+
+def _lease_cleared_by(lease) -> dict:
+    """The fields that release the lease in the commit's own statement, when the holder's
+    unit of work ends with this commit (``Lease.end_with_next_commit``)."""
+    if not lease.ends_with_commit:
+        return {}
+    lease.stop_renewing()
+    return {"lease_holder": "", "lease_expires_at": None}
+
+
+def _committed_into(row: SyncState, version: int, key: str, packed, now) -> None:
+    row.version, row.object_key, row.committed_at = version, key, now
+    row.size_bytes, row.checksum = packed.size_bytes, packed.checksum
+    row.last_error, row.failure_count, row.last_attempt_at = "", 0, now
+    if row.status == Status.FAILED:
+        row.status = Status.OK
 
 
 def record_failure(user_id: int, message: str) -> None:
@@ -288,7 +323,7 @@ def materialize(user_id: int, path: Path) -> None:
 
 def ensure_fresh(user_id: int) -> SyncState | None:
     """Pull the committed snapshot if the working copy is behind; returns the registry row."""
-    row = registry_row(user_id)
+    row = _registry_row_here(user_id)
     committed = row.version if row else 0
     recorded = workingcopy.recorded_state(user_id)  # no need to read the live counter yet
     if recorded.base_version >= committed and not recorded.pending:
@@ -505,14 +540,14 @@ def push(user_id: int) -> SyncResult:
 def _push(user_id: int) -> SyncResult:
     with leases.lease(user_id) as lease, _locked_copy(user_id):
         state = _resolve_pending(user_id, workingcopy.read_state(user_id))
-        row = SyncState.objects.ensure(user_id)  # made by the lease already
+        row = lease.row  # as claimed; the registry has it as this, only we can move it
         if not state.dirty:
             # Every write this copy holds is in the committed version (the change
             # counter says so exactly, whoever pushed it).
             return SyncResult(user_id, Status.OK, row.version)
         if state.base_version > row.version:
             return _refuse_ahead(user_id, state, row)
-        if state.base_version != row.version or row.fence != lease.fence:
+        if state.base_version != row.version:
             return _refuse_stale(user_id, state, row)
         packed = _pack(user_id, state, row)
         try:
@@ -536,37 +571,62 @@ def _pack(user_id: int, state, row: SyncState):
 
 
 def _upload_and_commit(user_id, lease, row, state, packed) -> SyncResult:
+    # Read once: a successful commit moves ``row`` (the lease's row) to the new version.
+    base = row.version
+    version = base + 1
     segment = packed.kind == SnapshotVersion.Kind.SEGMENT
-    key = (segment_key if segment else snapshot_key)(user_id, row.version + 1)
+    key = (segment_key if segment else snapshot_key)(user_id, version)
+    # Where the next segment starts once this one is committed (None after an image).
+    end = packed.end.at_version(version).as_dict() if packed.end else None
     _crash_point("before_upload")
     try:
-        _upload_with_backoff(key, packed.path)
+        _upload_recording_pending(user_id, key, packed, version, end)
     except StoreError as exc:
+        workingcopy.clear_pending(user_id)
         message = f"Could not save to the snapshot store: {exc}"
         record_failure(user_id, message)
         logger.warning("push of user %s failed: %s", user_id, exc)
-        return SyncResult(user_id, Status.FAILED, row.version, message)
+        return SyncResult(user_id, Status.FAILED, base, message)
     _crash_point("after_upload")
-    # Where the next segment starts once this one is committed (None after an image).
-    end = packed.end.at_version(row.version + 1).as_dict() if packed.end else None
-    workingcopy.mark_pending(user_id, row.version + 1, key, packed.changes, end)
-    if not _commit(user_id, row.version, lease.fence, key, packed):
+    if not _commit(user_id, base, lease, key, packed):
         workingcopy.clear_pending(user_id)
         # Another writer committed first or took the lease over: our upload is not the
         # committed version, and this copy's writes are kept as a conflict copy.
         return _refuse_stale(user_id, state, registry_row(user_id), uploaded_key=key)
     _crash_point("after_commit")
-    workingcopy.mark_committed(user_id, row.version + 1, packed.changes, row.incarnation, end)
-    _restart_wal_if_due(user_id, row.version + 1, packed)
-    _cleanup(user_id, row.version + 1)
+    workingcopy.mark_committed(user_id, version, packed.changes, row.incarnation, end)
+    _restart_wal_if_due(user_id, version, packed)
+    _cleanup(user_id, version)
     logger.info(
         "committed user %s version %s (%s, %s bytes)",
         user_id,
-        row.version + 1,
+        version,
         packed.kind,
         packed.size_bytes,
     )
-    return SyncResult(user_id, Status.OK, row.version + 1)
+    return SyncResult(user_id, Status.OK, version)
+
+
+# Writes working.json's pending record while the request's thread uploads.
+_beside_upload = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pending-record")
+
+
+def _upload_recording_pending(user_id: int, key: str, packed, version: int, end) -> None:
+    """Upload the object and, at the same time, record the commit about to be attempted.
+
+    The record (``working.json``, fsynced) lets a machine that dies right after the
+    compare-and-set recognise the commit as its own. Both must be done before the
+    compare-and-set and neither needs the other, so the fsyncs overlap the PUT instead
+    of following it. A record left by a failed upload names no committed version and
+    is cleared (here, or by ``_resolve_pending`` after a crash).
+    """
+    recording = _beside_upload.submit(
+        workingcopy.mark_pending, user_id, version, key, packed.changes, end
+    )
+    try:
+        _upload_with_backoff(key, packed.path)
+    finally:
+        recording.result()
 
 
 def _restart_wal_if_due(user_id: int, version: int, packed) -> None:
@@ -697,7 +757,17 @@ def request_status(user_id: int, *, stale: bool = False) -> str:
     """
     if stale:
         return Status.FAILED
-    return Status.PENDING if workingcopy.read_state(user_id).dirty else Status.OK
+    return Status.PENDING if _state_as_bound(user_id).dirty else Status.OK
+
+
+def _state_as_bound(user_id: int):
+    """The copy's state, its live counter read through the user's database connection
+    when this context has it bound (the request's own: no new connection per answer)."""
+    binding = current_binding_or_none()
+    if binding is None or binding.user_id != user_id:
+        return workingcopy.read_state(user_id)
+    with connections[binding.alias].cursor() as cursor:
+        return workingcopy.read_state(user_id, live=changecounter.read(cursor))
 
 
 def status_of(user_id: int, row: SyncState | None = None) -> dict:
@@ -754,7 +824,8 @@ def _push_each(tracker, also) -> dict[int, SyncResult]:
     results = {}
     for user_id in sorted({*tracker.user_ids, *also}):
         try:
-            with leases.lease(user_id), bound_to_user(user_id):  # usually already held
+            with leases.lease(user_id) as held, bound_to_user(user_id):  # usually already held
+                held.end_with_next_commit()  # this push ends the unit of work
                 results[user_id] = push(user_id)
         except (leases.LeaseTimeout, leases.LeaseUnavailable, CopyBusy) as exc:
             record_failure(user_id, f"Could not save yet: {exc}")

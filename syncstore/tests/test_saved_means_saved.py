@@ -92,9 +92,9 @@ def test_a_write_refused_by_the_commit_answers_409(local_store, alice, alice_cli
     create_project(alice_client, "First")
     real_commit = sync._commit
 
-    def someone_else_commits_first(user_id, expected, fence, key, packed):
+    def someone_else_commits_first(user_id, expected, lease, key, packed):
         SyncState.objects.filter(user_id=user_id).update(version=expected + 1)
-        return real_commit(user_id, expected, fence, key, packed)
+        return real_commit(user_id, expected, lease, key, packed)
 
     monkeypatch.setattr(sync, "_commit", someone_else_commits_first)
     response = create_project_response(alice_client, "Refused")
