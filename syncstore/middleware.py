@@ -144,10 +144,11 @@ class SyncMiddleware:
                 also = [user_id]
             with sync.cleanup_later() as cleanup:
                 results = sync.push_written(tracker, also=also)
-        # Only what this request wrote decides its answer: earlier unpushed writes that
-        # were pushed along (and perhaps refused) are the account's story, not this one's.
-        own = {uid: result for uid, result in results.items() if uid in tracker.user_ids}
-        response = self._answer(response, user_id, own, stale)
+            # Only what this request wrote decides its answer: earlier unpushed writes
+            # pushed along (and perhaps refused) are the account's story, not this one's.
+            own = {uid: result for uid, result in results.items() if uid in tracker.user_ids}
+            # Still bound: a read's status is read through its own connection.
+            response = self._answer(response, user_id, own, stale)
         if cleanup:
             # Retention cleanup is no part of the answer: it runs once the response has
             # been sent (Django closes it then), off the write's path.

@@ -122,9 +122,11 @@ def recorded_state(user_id: int) -> CopyState:
     return _read_stored(user_id) or CopyState()
 
 
-def read_state(user_id: int) -> CopyState:
+def read_state(user_id: int, *, live: int | None = None) -> CopyState:
+    """The stored record with the file's live change counter (read here, or ``live`` as
+    the caller read it through a connection it already has open)."""
     stored = _read_stored(user_id)
-    live = live_changes(user_id)
+    live = live_changes(user_id) if live is None else live
     if stored is None:
         # A database with no record of where it came from (made before sync existed,
         # or the record was lost) is treated as holding unpushed writes.
@@ -143,15 +145,22 @@ def write_state(user_id: int, state: CopyState, *, clean: bool = False) -> CopyS
     return state
 
 
-def _update(user_id: int, **changes) -> CopyState:
+def _stored_for_update(user_id: int) -> CopyState:
+    """What an update starts from: the stored record. The live counter is not stored, so
+    it is not read (a new SQLite connection), except where there is no record yet and it
+    decides whether the file counts as holding unpushed writes."""
+    return _read_stored(user_id) or read_state(user_id)
+
+
+def _update(user_id: int, **changes) -> None:
     with _state_lock(user_id):
-        return write_state(user_id, replace(read_state(user_id), **changes))
+        write_state(user_id, replace(_stored_for_update(user_id), **changes))
 
 
-def mark_dirty(user_id: int) -> CopyState:
+def mark_dirty(user_id: int) -> None:
     """Count the copy as holding unpushed writes whatever its counter says (force push,
     an installed conflict copy); its next push is a full image."""
-    return _update(user_id, committed_changes=None, wal_position=None)
+    _update(user_id, committed_changes=None, wal_position=None)
 
 
 def mark_pending(
@@ -175,8 +184,8 @@ def clear_pending(user_id: int) -> None:
 
 def _mark_in_step(user_id: int, version: int, changes, incarnation: str, wal_position):
     with _state_lock(user_id):
-        state = read_state(user_id)
-        return write_state(
+        state = _stored_for_update(user_id)
+        write_state(
             user_id,
             replace(
                 state,
@@ -197,14 +206,14 @@ def mark_committed(
     changes: int | None,
     incarnation: str = "",
     wal_position: dict | None = None,
-) -> CopyState:
+) -> None:
     """The snapshot holding ``changes`` changes is committed as ``version``.
 
     The copy stays dirty if its counter has moved on since the snapshot: a write that
     landed meanwhile is never marked clean. ``wal_position``: where the frames the
     commit did not hold start (None: unknown, the next push is a full image).
     """
-    return _mark_in_step(user_id, version, changes, incarnation, wal_position)
+    _mark_in_step(user_id, version, changes, incarnation, wal_position)
 
 
 def mark_pulled(

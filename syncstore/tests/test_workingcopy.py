@@ -170,10 +170,11 @@ def test_mark_committed_clears_dirty_when_nothing_was_written_since(tmp_path):
     packed = snapshots.take(path, tmp_path / "work")
     assert packed.changes == 2
 
-    returned = workingcopy.mark_committed(7, 1, packed.changes, "inc-1")
+    workingcopy.mark_committed(7, 1, packed.changes, "inc-1")
+    written = workingcopy.read_state(7)
     _restart()
     state = workingcopy.read_state(7)
-    assert _stored(state) == _stored(returned)
+    assert _stored(state) == _stored(written)
     assert (state.base_version, state.committed_changes, state.incarnation) == (1, 2, "inc-1")
     assert (state.dirty, state.dirty_since) == (False, None)
 
@@ -185,8 +186,9 @@ def test_mark_committed_keeps_dirty_when_a_write_came_after_the_snapshot(tmp_pat
     packed = snapshots.take(path, tmp_path / "work")  # the snapshot sees one change
     _write(7)  # a write lands while the snapshot is uploaded
 
-    state = workingcopy.mark_committed(7, 1, packed.changes)
+    workingcopy.mark_committed(7, 1, packed.changes)
 
+    state = workingcopy.read_state(7)
     assert state.base_version == 1  # the snapshot is committed...
     assert state.committed_changes == 1
     assert state.live_changes == 2
@@ -197,7 +199,8 @@ def test_mark_committed_keeps_dirty_when_a_write_came_after_the_snapshot(tmp_pat
 
     # The next snapshot holds it: clean.
     again = snapshots.take(path, tmp_path / "work")
-    assert not workingcopy.mark_committed(7, 2, again.changes).dirty
+    workingcopy.mark_committed(7, 2, again.changes)
+    assert not workingcopy.read_state(7).dirty
 
 
 def test_mark_committed_clears_pending_and_conflict_and_keeps_the_incarnation():
@@ -206,10 +209,11 @@ def test_mark_committed_clears_pending_and_conflict_and_keeps_the_incarnation():
     workingcopy.mark_pending(7, 1, "snapshots/7/1.z", 0)
     workingcopy.mark_conflict_kept(7, workingcopy.read_state(7))
 
-    state = workingcopy.mark_committed(7, 1, 0)  # no incarnation given: kept
+    workingcopy.mark_committed(7, 1, 0)  # no incarnation given: kept
 
+    state = workingcopy.read_state(7)
     assert (state.pending, state.conflict_kept, state.incarnation) == (None, None, "inc-1")
-    assert workingcopy.mark_committed(7, 2, 0, "inc-2").incarnation == "inc-2"
+    workingcopy.mark_committed(7, 2, 0, "inc-2")
     assert workingcopy.read_state(7).incarnation == "inc-2"
 
 
@@ -233,7 +237,8 @@ def test_mark_pulled_sets_the_version_and_the_count_it_holds():
 def test_mark_dirty_forces_a_push_whatever_the_counter_says():
     _create_database(7)
     _clean_at(7, 3)
-    state = workingcopy.mark_dirty(7)
+    workingcopy.mark_dirty(7)
+    state = workingcopy.read_state(7)
     assert state.committed_changes is None
     assert state.live_changes == 0  # nothing was written...
     assert state.dirty  # ...yet the copy must be pushed (force push, installed conflict copy)
@@ -242,7 +247,8 @@ def test_mark_dirty_forces_a_push_whatever_the_counter_says():
     assert workingcopy.read_state(7).dirty
     assert workingcopy.dirty_user_ids() == [7]
     # A commit of what the file holds makes it clean again.
-    assert not workingcopy.mark_committed(7, 4, workingcopy.live_changes(7)).dirty
+    workingcopy.mark_committed(7, 4, workingcopy.live_changes(7))
+    assert not workingcopy.read_state(7).dirty
 
 
 def test_a_copy_that_lost_committed_changes_has_regressed(tmp_path):
@@ -279,13 +285,32 @@ def test_dirty_since_stays_at_the_last_commit_or_pull():
     assert workingcopy.read_state(7).dirty_since == pulled_at
 
 
-def test_mark_committed_returns_the_state_it_wrote():
+def test_recording_a_commit_does_not_open_the_database(monkeypatch):
+    # The live counter is not stored, so marking a pending or committed version reads
+    # only working.json: a push of an autosave must not open three connections.
     _create_database(7)
     _clean_at(7, 0)
     _write(7, rows=2)
-    returned = workingcopy.mark_committed(7, 1, 1)  # a write came after the snapshot
-    assert returned.dirty
-    assert returned == workingcopy.read_state(7)
+    monkeypatch.setattr(changecounter, "read_file", _must_not_be_called)
+    workingcopy.mark_pending(7, 1, "k", 2)
+    workingcopy.mark_committed(7, 1, 2, "inc-1")
+    workingcopy.set_wal_position(7, None)
+    monkeypatch.undo()
+    state = workingcopy.read_state(7)
+    assert (state.base_version, state.committed_changes, state.dirty) == (1, 2, False)
+
+
+def test_an_update_with_no_record_yet_keeps_the_file_counted_as_unpushed():
+    _create_database(7)
+    _write(7)
+    workingcopy.state_path(7).unlink(missing_ok=True)
+    workingcopy.set_incarnation(7, "inc-1")
+    state = workingcopy.read_state(7)
+    assert (state.committed_changes, state.dirty) == (None, True)
+
+
+def _must_not_be_called(*args, **kwargs):
+    raise AssertionError("the database's change counter was read")
 
 
 @pytest.mark.parametrize(
@@ -349,7 +374,8 @@ def test_state_survives_a_restart_in_the_documented_format():
     _create_database(7)
     _write(7, rows=2)
     before = timezone.now()
-    written = workingcopy.mark_committed(7, 3, 2, "inc-1")
+    workingcopy.mark_committed(7, 3, 2, "inc-1")
+    written = workingcopy.read_state(7)
     _restart()
 
     on_disk = json.loads(workingcopy.state_path(7).read_text())
