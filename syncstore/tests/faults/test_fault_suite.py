@@ -51,13 +51,17 @@ class Ledger:
         self.faults = Counter()
 
     def create(self, client, name, phase):
+        body = None
         try:
             response = client.post("/api/projects", {"name": name, "aspect_ratio": "9:16"})
             answer = (response.status, response.sync)
+            body = response.json if response.status >= 400 else None  # why, when refused
         except requests.RequestException:
             answer = (None, None)  # no answer: the process died or the request timed out
         with self._lock:
-            self.entries.append({"op": "create", "name": name, "phase": phase, "answer": answer})
+            self.entries.append(
+                {"op": "create", "name": name, "phase": phase, "answer": answer, "body": body}
+            )
         return answer
 
     def upload_clip(self, client, project_id, clip_path, name, phase):
@@ -265,7 +269,7 @@ def test_saved_means_saved_under_concurrency_outages_and_kills(
     wait_until_stopped(a.pid)
     time.sleep(3)  # longer than the ttl: the claim expires
     taken_over = ledger.create(on_b, "while-a-was-frozen", "lease-lost")
-    assert taken_over == (201, "ok"), taken_over
+    assert taken_over == (201, "ok"), (taken_over, ledger.entries[-1]["body"], b.log_tail())
     os.kill(a.pid, signal.SIGCONT)
     paused.join(60)
     ledger.faults["leases lost (SIGSTOP past the ttl)"] += 1
