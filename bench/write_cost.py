@@ -386,7 +386,8 @@ class Pieces:
         self.size = self.object.stat().st_size
         row = SyncState.objects.ensure(user_id)
         self.version = row.version
-        self.holder = SimpleNamespace(fence=row.fence, row=row)  # what sync._commit reads
+        # What sync._commit reads of a lease: the bare compare-and-set, no claim to clear.
+        self.holder = SimpleNamespace(fence=row.fence, row=row, ends_with_commit=False)
         self.packed = SimpleNamespace(size_bytes=self.size, checksum="0" * 64, kind="segment")
 
     def put(self) -> float:
