@@ -28,8 +28,13 @@ class FinalizeError(Exception):
         self.message, self.code, self.retryable = message, code, retryable
 
 
-def finalize(job, output_name: str, result: RenderResult) -> int:
-    """Insert the job's video row and commit it; returns the new video's id."""
+def finalize(job, output_name: str, result: RenderResult) -> tuple[int, int]:
+    """Insert the job's video row and commit it.
+
+    Returns the video's id and the committed version that holds it: what "complete"
+    reports, so the claim can be checked against the store (any later version holds the
+    row too, until the user deletes it).
+    """
     with sync.writing(job.user_id) as outcome:
         project = Project.objects.filter(pk=job.project_id).first()
         if project is None:
@@ -38,9 +43,9 @@ def finalize(job, output_name: str, result: RenderResult) -> int:
             video_id = _record_working_video(job, project, output_name, result)
         else:
             video_id = _record_final_video(job, project, output_name, result)
-    if not outcome.ok:
-        _push_until_committed(job.user_id)
-    return video_id
+    if outcome.ok:
+        return video_id, outcome.results[job.user_id].version
+    return video_id, _push_until_committed(job.user_id)
 
 
 def _video_fields(job, output_name, result: RenderResult) -> dict:
@@ -87,8 +92,9 @@ def _record_final_video(job, project, output_name, result) -> int:
     return video.id
 
 
-def _push_until_committed(user_id: int) -> None:
-    """The commit failed (store down?): retry a few times, then give up retryably."""
+def _push_until_committed(user_id: int) -> int:
+    """The commit failed (store down?): retry a few times, then give up retryably.
+    Returns the committed version."""
     last = None
     for delay in settings.EXPORT_FINALIZE_RETRY_DELAYS:
         time.sleep(delay)
@@ -98,7 +104,7 @@ def _push_until_committed(user_id: int) -> None:
         except (leases.LeaseTimeout, leases.LeaseUnavailable) as exc:
             last = sync.SyncResult(user_id, "failed", 0, str(exc))
         if last.ok:
-            return
+            return last.version
     raise FinalizeError(
         "The video was rendered but could not be saved to storage yet. Retry in a moment.",
         "sync_failed",

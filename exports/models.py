@@ -39,7 +39,8 @@ class ExportJob(models.Model):
     # What to render, copied from the user's database when the job was created, so
     # edits made while it runs do not change it half way.
     params = models.JSONField(default=dict)
-    # output_name (the rendered file in media storage), working_video_id / final_video_id
+    # output_name (the rendered file in media storage), working_video_id / final_video_id,
+    # committed_version (the user's snapshot version that holds the video)
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
@@ -83,7 +84,9 @@ class ExportJob(models.Model):
             "message": self.message,
             "created_at": self.created_at.isoformat(),
         }
-        for key in ("working_video_id", "final_video_id"):
+        # committed_version: the user's snapshot version that holds the video, so
+        # "complete" says where it was saved (and a test can read it from the store).
+        for key in ("working_video_id", "final_video_id", "committed_version"):
             if key in self.result:
                 data[key] = self.result[key]
         if self.status == self.Status.ERROR:

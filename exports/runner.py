@@ -59,7 +59,7 @@ def _run_job(job_id: str) -> None:
             output_name, result = _render_or_reuse(job, attempt, Path(tmp), reporter)
             reporter.update(92, "saving", "Saving the video")
             with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
-                video_id = finalize(job, output_name, result)
+                video_id, committed_version = finalize(job, output_name, result)
         except progress.AttemptLost:
             _lost(job, attempt)
         except RenderCancelled:
@@ -79,7 +79,7 @@ def _run_job(job_id: str) -> None:
             _fail(job, attempt, "internal_error", message, retryable=True)
         else:
             key = "working_video_id" if job.kind == "framing" else "final_video_id"
-            job.result = {**job.result, key: video_id}
+            job.result = {**job.result, key: video_id, "committed_version": committed_version}
             _finish(
                 job, attempt, Status.COMPLETE, phase="complete", message="Export complete",
                 percent=100,

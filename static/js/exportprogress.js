@@ -19,7 +19,7 @@
 //
 // Live updates come over the WebSocket /ws/exports/<job id>/ (message shape: ExportJob.to_message:
 // {job_id, kind, project_id, status, progress, phase, message, working_video_id?,
-// final_video_id?, error?, error_code?, retryable?}). A dropped socket reconnects with
+// final_video_id?, committed_version?, error?, error_code?, retryable?}). A dropped socket reconnects with
 // backoff (1 s, 2 s, 4 s ... 15 s) and re-reads GET /api/exports/<id> each time, so
 // nothing said while disconnected is missed.
 
@@ -212,6 +212,10 @@ export function createExportProgress(options) {
     percent.textContent = `${value}%`;
     const text = next.message || PHASE_TEXT[next.phase] || next.phase || "";
     phase.textContent = next.status === "error" ? "Export failed" : text;
+    // "complete" comes with the saved version that holds the video: say it is saved.
+    if (next.status === "complete" && next.committed_version) {
+      phase.textContent = `${text} · saved`;
+    }
     if (next.status === "error") {
       showError(next.error || next.message || "The export failed.");
       retryButton.textContent = next.retryable ? "Retry export" : "Export again";
