@@ -17,6 +17,7 @@ from exports.tests.helpers import export_socket
 from projects.synthetic import BALL_ORANGE, ball_position
 from projects.tests.helpers import create_project, post_json, upload_clip
 from syncstore.models import SyncState
+from syncstore.tests.helpers import committed_ids
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -72,6 +73,24 @@ def setup_project(client, clip_path):
     return project
 
 
+async def assert_complete_is_committed(user, final, table, tmp_path):
+    """What "complete" said (over the WebSocket) and the job row agree, and the user's
+    snapshot version they name, read from the store, holds the video row."""
+    key = "working_video_id" if table == "projects_workingvideo" else "final_video_id"
+    job = await ExportJob.objects.aget(pk=final["job_id"])
+    assert job.status == ExportJob.Status.COMPLETE
+    assert (job.result[key], job.result["committed_version"]) == (
+        final[key],
+        final["committed_version"],
+    )
+    in_store = await asyncio.to_thread(
+        committed_ids, user, table, tmp_path, version=final["committed_version"]
+    )
+    assert final[key] in in_store, (final, sorted(in_store))
+    row = await SyncState.objects.aget(user=user)
+    assert row.status == "ok"
+
+
 def decoded_frames(path):
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -90,7 +109,9 @@ def assert_ball_where_the_crop_put_it(frames, out_w, out_h):
         assert np.abs(patch - np.array(BALL_ORANGE)).max() < 60, (index, patch)
 
 
-async def test_a_framing_export_end_to_end(fast_exports, django_user_model, ball_clip, settings):
+async def test_a_framing_export_end_to_end(
+    fast_exports, django_user_model, ball_clip, settings, tmp_path
+):
     alice = await django_user_model.objects.acreate(username="alice")
     client = await asyncio.to_thread(signed_in, alice)
     project = await asyncio.to_thread(setup_project, client, ball_clip)
@@ -124,9 +145,9 @@ async def test_a_framing_export_end_to_end(fast_exports, django_user_model, ball
     assert video["id"] == final["working_video_id"]
     assert (video["width"], video["height"]) == (1080, 1920)
 
-    # Durable: committed in the user's snapshot before "complete" was said.
-    row = await SyncState.objects.aget(user=alice)
-    assert row.version >= 3 and row.status == "ok"
+    # Durable: "complete" names the committed version that holds the video, and that
+    # version, downloaded from the store, has the row.
+    await assert_complete_is_committed(alice, final, "projects_workingvideo", tmp_path)
 
     media = settings.MEDIA_ROOT / video["url"].removeprefix("/media/")
     stream, frames = await asyncio.to_thread(decoded_frames, media)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from exports.jobs import framing_params
 from exports.models import ExportJob
 from exports.tests.test_export_flow import (
+    assert_complete_is_committed,
     decoded_frames,
     setup_project,
     signed_in,
@@ -23,6 +24,7 @@ from projects.synthetic import write_game_clip
 from projects.tests.helpers import create_project, post_json, upload_clip
 from syncstore.binding import bound_to_user
 from syncstore.models import SyncState
+from syncstore.tests.helpers import committed_ids
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -60,6 +62,7 @@ async def test_a_store_failure_at_finalize_is_never_complete_and_a_retry_complet
     s3_outage,
     django_user_model,
     ball_clip,
+    tmp_path,
 ):
     alice, client, project = await user_and_project(django_user_model, ball_clip)
     with s3_outage():
@@ -81,6 +84,7 @@ async def test_a_store_failure_at_finalize_is_never_complete_and_a_retry_complet
     assert messages[-1]["status"] == "complete"
     video_id = messages[-1]["working_video_id"]
     assert await asyncio.to_thread(working_videos, alice) == [(video_id, False)]
+    await assert_complete_is_committed(alice, messages[-1], "projects_workingvideo", tmp_path)
     listed = await asyncio.to_thread(client.get, "/api/projects")
     assert listed.json()["projects"][0]["has_working_video"] is True
     assert listed["X-Sync-Status"] == "ok"
@@ -91,7 +95,7 @@ async def test_a_store_failure_at_finalize_is_never_complete_and_a_retry_complet
 
 
 async def test_an_export_after_an_unseen_conflict_completes_on_its_own_push(
-    fast, local_store, settings, django_user_model, ball_clip
+    fast, local_store, settings, django_user_model, ball_clip, tmp_path
 ):
     """The account has a conflict copy nobody has looked at yet (the registry says
     conflict); an export's outcome comes from its own push, which commits."""
@@ -102,6 +106,11 @@ async def test_an_export_after_an_unseen_conflict_completes_on_its_own_push(
     messages = await watch(await export(client, project["id"]), client)
 
     assert messages[-1]["status"] == "complete", messages[-1]
+    in_store = await asyncio.to_thread(
+        committed_ids, alice, "projects_workingvideo", tmp_path,
+        version=messages[-1]["committed_version"],
+    )  # fmt: skip
+    assert messages[-1]["working_video_id"] in in_store
     row = await SyncState.objects.aget(user=alice)
     assert row.status == "conflict"  # still waiting to be seen: an account-level fact
     listed = await asyncio.to_thread(client.get, "/api/projects")
@@ -184,16 +193,19 @@ async def test_an_overlay_export_makes_a_final_video_for_the_gallery(
     settings,
     django_user_model,
     ball_clip,
+    tmp_path,
 ):
     settings.EXPORT_MODE = "mock"  # the overlay path is what is under test here
-    _, client, project = await user_and_project(django_user_model, ball_clip)
+    alice, client, project = await user_and_project(django_user_model, ball_clip)
     no_video = await asyncio.to_thread(
         post_json, client, f"/api/projects/{project['id']}/exports", {"kind": "overlay"}
     )
     assert no_video.status_code == 409
     assert no_video.json()["code"] == "working_video_required"
 
-    assert (await watch(await export(client, project["id"]), client))[-1]["status"] == "complete"
+    framed = (await watch(await export(client, project["id"]), client))[-1]
+    assert framed["status"] == "complete", framed
+    await assert_complete_is_committed(alice, framed, "projects_workingvideo", tmp_path)
     region = {
         "start": 0.0, "end": 1.5, "effect": "dim_outside", "color": "#ffd400", "stroke_width": 3,
         "keyframes": [{"time": 0.0, "x": 135, "y": 240, "rx": 60, "ry": 60},
@@ -206,6 +218,7 @@ async def test_an_overlay_export_makes_a_final_video_for_the_gallery(
 
     final = (await watch(await export(client, project["id"], "overlay"), client))[-1]
     assert final["status"] == "complete", final
+    await assert_complete_is_committed(alice, final, "projects_finalvideo", tmp_path)
     gallery = (
         await asyncio.to_thread(client.get, f"/api/projects/{project['id']}/final-videos")
     ).json()

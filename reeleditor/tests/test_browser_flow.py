@@ -114,10 +114,12 @@ def test_full_flow_from_signup_to_download(page, browser_clip, tmp_path):
     values = wait_for_progress(page, "export-progress", timeout=90)
     assert values == sorted(values), f"progress went back: {values}"
     expect(page.get_by_test_id("export-error")).to_be_hidden()
-    expect(page.get_by_test_id("export-phase")).to_be_visible()
+    expect(page.get_by_test_id("export-phase")).to_have_text("Export complete · saved")
     screenshot(page, "flow-4-export-complete")
     detail = api(page, "GET", f"/api/projects/{project_id}")["json"]
     assert detail["has_working_video"], detail
+    working = api(page, "GET", f"/api/projects/{project_id}/working-video")
+    assert working["status"] == 200 and working["json"]["id"], working
 
     page.get_by_test_id("open-overlay").click()
     page.wait_for_url(re.compile(rf"/projects/{project_id}/overlay/$"))
@@ -201,6 +203,7 @@ def test_real_export_of_a_two_second_clip(page_for, real_server, browser_clip):
     values = wait_for_progress(page, "export-progress", timeout=120)
     assert values == sorted(values), f"progress went back: {values}"
     expect(page.get_by_test_id("export-error")).to_be_hidden()
+    expect(page.get_by_test_id("export-phase")).to_have_text("Export complete · saved")
     screenshot(page, "flow-real-export-complete")
 
     working = api(page, "GET", f"/api/projects/{project_id}/working-video")

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connections
@@ -50,20 +52,37 @@ def write_without_push(user, name) -> None:
     assert workingcopy.read_state(user.pk).dirty
 
 
-def snapshot_names(row, tmp_path) -> list[str]:
-    """The project names in committed version ``row`` as the store holds it (its image
-    and segments, as a new machine would assemble them), oldest first."""
-    image = tmp_path / "check.sqlite3"
-    image.unlink(missing_ok=True)
+@contextmanager
+def committed_database(row, tmp_path):
+    """Committed version ``row.version`` as the store holds it (its image and segments,
+    assembled as a new machine would; never this machine's copy): a sqlite3 connection."""
+    image = tmp_path / f"committed-{uuid.uuid4().hex}.sqlite3"
     sync._download(row.user_id, row, image)
     conn = sqlite3.connect(image)
     try:
-        return [
-            name
-            for (name,) in conn.execute("SELECT name FROM projects_project ORDER BY created_at, id")
-        ]
+        yield conn
     finally:
         conn.close()
+        image.unlink(missing_ok=True)
+
+
+def snapshot_names(row, tmp_path) -> list[str]:
+    """The project names in committed version ``row``, oldest first."""
+    with committed_database(row, tmp_path) as conn:
+        query = "SELECT name FROM projects_project ORDER BY created_at, id"
+        return [name for (name,) in conn.execute(query)]
+
+
+def committed_ids(user, table: str, tmp_path, *, version: int | None = None) -> set[int]:
+    """The ids in ``table`` of ``user``'s committed ``version`` (default: the version the
+    registry names now), read from the store."""
+    row = registry(user)
+    assert row is not None and row.version > 0, f"nothing committed for {user}"
+    if version is not None:
+        assert version <= row.version, (version, row.version)
+        row = SyncState(user_id=row.user_id, version=version)  # found by its history row
+    with committed_database(row, tmp_path) as conn:
+        return {id_ for (id_,) in conn.execute(f'SELECT id FROM "{table}"')}
 
 
 # --- Machines --------------------------------------------------------------------------
