@@ -215,14 +215,16 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # (the embedded default); the Docker image collects them.
 WHITENOISE_USE_FINDERS = True
 
-if S3_BUCKET:
-    _media_storage = {
+
+def s3_media_storage(bucket: str, endpoint_url, region: str, public_endpoint_url=None) -> dict:
+    """Media files in the S3 bucket, under media/, served by short-lived signed links."""
+    return {
         "BACKEND": "projects.mediastorage.MediaStorage",
         "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": S3_ENDPOINT_URL,
-            "public_endpoint_url": S3_PUBLIC_ENDPOINT_URL,
-            "region_name": S3_REGION,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "public_endpoint_url": public_endpoint_url,
+            "region_name": region,
             "location": "media",
             "default_acl": None,
             "querystring_auth": True,
@@ -230,6 +232,10 @@ if S3_BUCKET:
             "file_overwrite": False,
         },
     }
+
+
+if S3_BUCKET:
+    _media_storage = s3_media_storage(S3_BUCKET, S3_ENDPOINT_URL, S3_REGION, S3_PUBLIC_ENDPOINT_URL)
 else:
     _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {

@@ -1,7 +1,9 @@
 """The same export through Celery: a real worker process, Redis as broker and channel layer.
 
-The worker is a separate process (as on a GPU machine), sharing only what production
-machines share: the central database, the media and snapshot storage, and Redis.
+The worker is a separate process on its own data folder (as on a GPU machine), sharing
+only what production machines share: the central database, the S3 bucket (media and
+snapshots, on moto) and Redis. The web side never sees the worker's working copy: what
+it shows after "complete" it pulled from the store, so a worker that never pushed fails.
 """
 
 import asyncio
@@ -13,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from channels.layers import channel_layers
 from django.db import connection
 from django.utils import timezone
@@ -22,6 +25,7 @@ from exports.tests.test_export_flow import (
     FPS,
     SECONDS,
     assert_ball_where_the_crop_put_it,
+    assert_complete_is_committed,
     decoded_frames,
     setup_project,
     signed_in,
@@ -30,7 +34,6 @@ from exports.tests.test_export_flow import (
 from projects.tests.helpers import post_json
 from reeleditor.celery import app as celery_app
 from reeleditor.settings import channel_layers_for
-from syncstore.models import SyncState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -39,7 +42,7 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 @pytest.fixture
-def redis_mode(settings, local_store):
+def redis_mode(settings, s3_media):
     settings.REDIS_URL = REDIS_URL
     settings.EXPORT_PRESET = "ultrafast"
     settings.CHANNEL_LAYERS = channel_layers_for(REDIS_URL)  # as production configures it
@@ -57,8 +60,11 @@ def celery_worker(redis_mode, settings, tmp_path):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reeleditor.settings",
         "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
-        "REELEDITOR_DATA_DIR": str(settings.REELEDITOR_DATA_DIR),
-        "SNAPSHOT_LOCAL_DIR": str(settings.SNAPSHOT_LOCAL_DIR),
+        # Its own data folder: nothing on disk is shared with the web side (this test).
+        "REELEDITOR_DATA_DIR": str(tmp_path / "worker-data"),
+        "S3_BUCKET": settings.S3_BUCKET,
+        "S3_ENDPOINT_URL": settings.S3_ENDPOINT_URL,
+        "S3_REGION": settings.S3_REGION,
         "REDIS_URL": REDIS_URL,
         "EXPORT_PRESET": "ultrafast",
         "SYNC_RETRY_INTERVAL": "0",
@@ -83,6 +89,15 @@ def celery_worker(redis_mode, settings, tmp_path):
     except subprocess.TimeoutExpired:
         worker.kill()
     log.close()
+
+
+def fetch_media(client, url, dest: Path) -> None:
+    """Download a media file as the browser does: the app's redirect to a signed link."""
+    response = client.get(url)
+    assert response.status_code == 302, response.status_code
+    fetched = requests.get(response["Location"], timeout=30)
+    assert fetched.status_code == 200
+    dest.write_bytes(fetched.content)
 
 
 async def test_a_framing_export_on_a_celery_worker(
@@ -113,10 +128,12 @@ async def test_a_framing_export_on_a_celery_worker(
         await asyncio.to_thread(client.get, f"/api/projects/{project['id']}/working-video")
     ).json()
     assert video["id"] == final["working_video_id"]
-    row = await SyncState.objects.aget(user=alice)
-    assert row.status == "ok"
+    # "complete" names a committed version that holds the worker's row, in the store.
+    await assert_complete_is_committed(alice, final, "projects_workingvideo", tmp_path)
+    assert (tmp_path / "worker-data" / "users" / str(alice.pk)).is_dir()  # its own copy
 
-    media = settings.MEDIA_ROOT / video["url"].removeprefix("/media/")
+    media = tmp_path / "working.mp4"
+    await asyncio.to_thread(fetch_media, client, video["url"], media)
     _, frames = await asyncio.to_thread(decoded_frames, media)
     assert len(frames) == int(SECONDS * FPS)
     assert_ball_where_the_crop_put_it(frames, 1080, 1920)

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from reeleditor.localcluster.processes import MotoServer, ServiceFailed, free_port
+from reeleditor.settings import s3_media_storage
 from syncstore.stores import get_store
 
 _DUMMY_AWS_ENV = {
@@ -80,6 +81,14 @@ def s3_store(settings, moto_endpoint, moto_client):
     settings.S3_ENDPOINT_URL = moto_endpoint
     settings.S3_REGION = "us-east-1"
     return get_store()
+
+
+@pytest.fixture
+def s3_media(settings, s3_store):
+    """Media files on S3 as well, in the same moto bucket, as production keeps them."""
+    media = s3_media_storage(settings.S3_BUCKET, settings.S3_ENDPOINT_URL, settings.S3_REGION)
+    settings.STORAGES = {**settings.STORAGES, "default": media}
+    return s3_store
 
 
 @pytest.fixture
