@@ -22,12 +22,16 @@ def export_socket(job_id, client=None) -> WebsocketCommunicator:
 def run_node_check(tmp_path, js_module, check_script: str, *args) -> dict:
     """Run ``check_script`` under node with the ES module ``js_module``; its JSON report.
 
-    The script gets the module's file URL, then ``args``, on its command line. Skips
-    when node is not installed (the JS side is then unchecked, and the skip says so).
+    The script gets the module's file URL, then ``args``, on its command line. Fails
+    when node is not installed: a skip would leave the editor's JS unchecked unnoticed
+    (``make test`` installs it, through scripts/test-services.sh).
     """
     node = shutil.which("node")
     if node is None:
-        pytest.skip(f"node is not on PATH: {js_module.name} is unchecked")
+        pytest.fail(
+            f"node is not on PATH, so {js_module.name} cannot be checked: "
+            "install it with `bash scripts/test-services.sh node` (Debian's nodejs)"
+        )
     # An .mjs copy, so node loads it as an ES module whatever package.json says.
     module = tmp_path / f"{js_module.stem}.mjs"
     shutil.copyfile(js_module, module)
