@@ -25,6 +25,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -47,6 +48,11 @@ PUSH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PUSHES = Counter("reeleditor_pushes", "Pushes by outcome (ok, failed, conflict).", ["outcome"])
+LEASE_WAITERS = Gauge(
+    "reeleditor_lease_waiters",
+    "Writers of this process taking a user's lease now (waiting, when another holds it).",
+    multiprocess_mode="livesum",
+)
 LEASE_WAIT_SECONDS = Histogram(
     "reeleditor_lease_wait_seconds",
     "Time a writer waited for a user's lease.",

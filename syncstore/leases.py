@@ -223,14 +223,15 @@ class Lease:
     @classmethod
     def acquire(cls, user_id: int, *, wait: float, ttl: float) -> "Lease":
         started = time.monotonic()
-        local = FileLock.acquire(user_id, wait=wait)
-        try:
-            held = cls._claim(
-                user_id, local, wait=max(0.0, wait - (time.monotonic() - started)), ttl=ttl
-            )
-        except BaseException:
-            local.release()
-            raise
+        with observability.LEASE_WAITERS.track_inprogress():
+            local = FileLock.acquire(user_id, wait=wait)
+            try:
+                held = cls._claim(
+                    user_id, local, wait=max(0.0, wait - (time.monotonic() - started)), ttl=ttl
+                )
+            except BaseException:
+                local.release()
+                raise
         held._renewer.start()
         observability.LEASE_WAIT_SECONDS.observe(time.monotonic() - started)
         logger.debug("acquired lease for user %s (fence %s)", user_id, held.fence)

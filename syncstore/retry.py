@@ -19,6 +19,14 @@ logger = logging.getLogger(__name__)
 
 _started = threading.Event()
 _guard = threading.Lock()
+# Set while the loop is switched off (SYNC_RETRY_INTERVAL <= 0) and runs no pass:
+# cleared whenever it reads a positive interval, before it sleeps and runs one.
+_paused = threading.Event()
+
+
+def wait_until_paused(timeout: float) -> bool:
+    """After switching the loop off: wait until no pass is running or due (tests)."""
+    return _paused.wait(timeout)
 
 
 def ensure_running() -> None:
@@ -38,8 +46,11 @@ def _loop() -> None:
 
     while True:
         interval = settings.SYNC_RETRY_INTERVAL
+        if interval > 0:
+            _paused.clear()
         time.sleep(interval if interval > 0 else 1)
         if interval <= 0:  # switched off since the loop started: pause
+            _paused.set()
             continue
         try:
             for result in sync.retry_dirty_copies():

@@ -535,22 +535,18 @@ def video_packets(path):
         return [bytes(p) for p in container.demux(video=0) if p.size]
 
 
-def test_remux_copies_frames_without_reencoding_and_is_fast(clips, work):
+def test_remux_copies_frames_without_reencoding(clips, work):
     rendered = work / "rendered.mp4"
-    started = time.perf_counter()
     render_framing(spec(clip_spec(clips["audio"])), rendered)
-    render_seconds = time.perf_counter() - started
 
     out = work / "final.mp4"
-    started = time.perf_counter()
     result = remux(rendered, out)
-    remux_seconds = time.perf_counter() - started
 
+    # The same packets, byte for byte: nothing was decoded or encoded again.
     assert video_packets(out) == video_packets(rendered)
     assert (result.frame_count, result.has_audio) == (60, True)
     boxes = top_level_boxes(out)
     assert boxes.index("moov") < boxes.index("mdat")
-    assert remux_seconds < render_seconds / 3
     assert sorted(leftovers(work)) == ["final.mp4", "rendered.mp4"]
 
 

@@ -24,7 +24,8 @@ def test_the_background_loop_pushes_a_copy_left_dirty_by_an_outage(
             break
         time.sleep(0.2)
     settings.SYNC_RETRY_INTERVAL = 0
-    time.sleep(1.5)  # let the loop see it is switched off before the next test
+    # No pass of the loop may run into the next test.
+    assert retry.wait_until_paused(timeout=10)
 
     row = SyncState.objects.get(user=alice)
     assert (row.version, row.status) == (1, "ok")

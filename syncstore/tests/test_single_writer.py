@@ -6,9 +6,11 @@ The lease lives in the central database whatever else is configured: with Redis 
 
 import asyncio
 import threading
+import time
 
 import pytest
 from django.db.models.signals import post_save
+from prometheus_client.core import REGISTRY
 
 from projects.models import Project
 from reeleditor.asgi import application
@@ -16,6 +18,17 @@ from reeleditor.testing import AsgiSession
 from syncstore.models import SyncState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def lease_waiters() -> float:
+    return REGISTRY.get_sample_value("reeleditor_lease_waiters") or 0
+
+
+async def until(condition, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -52,7 +65,7 @@ async def test_a_second_write_waits_for_the_first_while_reads_go_on(
         )
         read = await session.request(application, "GET", "/api/projects")
         assert read.status == 200  # reads take no lease
-        await asyncio.sleep(0.5)
+        await until(lambda: lease_waiters() >= 1)  # the second writer is at the lease
         assert not second.done(), "a second writer ran while the first held the lease"
         release.set()
         responses = [await first, await second]
