@@ -17,7 +17,7 @@ from exports.tests.helpers import export_socket
 from projects.synthetic import BALL_ORANGE, ball_position
 from projects.tests.helpers import create_project, post_json, upload_clip
 from syncstore.models import SyncState
-from syncstore.tests.helpers import committed_ids
+from syncstore.tests.helpers import committed_database, committed_ids
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -196,3 +196,42 @@ async def test_another_users_websocket_is_refused(fast_exports, django_user_mode
     response = await asyncio.to_thread(bob_client.get, f"/api/exports/{job['job_id']}")
     assert response.status_code == 404
     await watch(job["job_id"], alice_client)  # let it finish inside this test
+
+
+async def test_two_users_exporting_at_once_each_commit_only_their_own_rows(
+    fast_exports, settings, django_user_model, ball_clip, tmp_path
+):
+    settings.EXPORT_MODE = "mock"  # a short render: what is under test is where rows go
+    users = [await django_user_model.objects.acreate(username=n) for n in ("alice", "bob")]
+    clients = [await asyncio.to_thread(signed_in, user) for user in users]
+    projects = [await asyncio.to_thread(setup_project, c, ball_clip) for c in clients]
+    for user, client, project in zip(users, clients, projects, strict=True):
+        url = f"/api/projects/{project['id']}"
+        renamed = await asyncio.to_thread(post_json, client, url, {"name": user.username}, "patch")
+        assert renamed.status_code == 200
+
+    started = [
+        await asyncio.to_thread(
+            post_json, c, f"/api/projects/{p['id']}/exports", {"kind": "framing"}
+        )
+        for c, p in zip(clients, projects, strict=True)
+    ]
+    finals = await asyncio.gather(
+        *(watch(s.json()["job_id"], c) for s, c in zip(started, clients, strict=True))
+    )
+
+    for user, messages in zip(users, finals, strict=True):
+        final = messages[-1]
+        assert final["status"] == "complete", final
+        await assert_complete_is_committed(user, final, "projects_workingvideo", tmp_path)
+        names, files = await asyncio.to_thread(committed_names_and_files, user, tmp_path)
+        assert names == [user.username]  # the other user's project is not in it
+        assert files and all(f.startswith(f"users/{user.pk}/") for f in files), files
+
+
+def committed_names_and_files(user, tmp_path):
+    """The project names and working-video files of ``user``'s committed snapshot."""
+    with committed_database(SyncState.objects.get(user=user), tmp_path) as conn:
+        names = [n for (n,) in conn.execute("SELECT name FROM projects_project")]
+        files = [f for (f,) in conn.execute("SELECT file FROM projects_workingvideo")]
+    return names, files

@@ -245,3 +245,22 @@ def test_media_path_tricks_are_404_even_for_the_owner(alice, bob, alice_client, 
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert b"private" not in body and b"B" * 100 not in body, name
         assert b"SQLite format" not in body, name
+
+
+@pytest.mark.parametrize("kind", ["clip_file", "working_file", "final_file"])
+@pytest.mark.parametrize("query", ["", "?download=reel.mp4"])
+def test_bob_gets_404_and_no_signed_link_for_alices_s3_media(
+    s3_media, settings, alice_client, bob_client, alices, kind, query
+):
+    """With media on S3 the owner is sent to a short-lived signed link; anyone else gets
+    the same 404 as for a file that does not exist, and no link to the bucket."""
+    url = f"/media/{alices[kind]}{query}"
+    owner = alice_client.get(url)
+    assert owner.status_code == 302 and "Signature" in owner["Location"]
+
+    response = bob_client.get(url)
+
+    assert response.status_code == 404
+    assert "Location" not in response
+    body = response.content.decode()
+    assert settings.S3_BUCKET not in body and "Signature" not in body
