@@ -6,8 +6,8 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres cluster cluster-down cluster-status lint format serve \
-	install install-dev
+.PHONY: run test test-postgres mutation-guard cluster cluster-down cluster-status lint \
+	format serve install install-dev
 
 ## run: install, migrate, create the demo data, serve on http://$(HOST):$(PORT) with
 ## WEB_PROCESSES daphne processes (auto: one per core but one, at least 2)
@@ -26,6 +26,7 @@ test: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory mutation-guard
 
 # Everything that touches the central database (registry, leases, export jobs,
 # sessions, admin), with PostgreSQL as the central database. The fault suite runs on
@@ -36,6 +37,11 @@ test-postgres: install-dev
 		syncstore projects reeleditor exports/tests/test_export_api.py \
 		exports/tests/test_job_transitions.py exports/tests/test_admin.py \
 		exports/tests/test_export_outcomes.py exports/tests/test_worker_start.py
+
+## mutation-guard: apply each hand-written mutation of the core promises to a scratch copy
+## and run the tests chosen to catch it; fails if one survives (scripts/mutation_guard.py)
+mutation-guard: install-dev
+	$(PY) scripts/mutation_guard.py
 
 ## cluster: production mode on this machine, in the background: PostgreSQL, Redis,
 ## S3 (moto), two web instances behind nginx on http://127.0.0.1:8080, a Celery worker
