@@ -7,6 +7,7 @@ docs/architecture.md for the production values).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # sign-in throttling: failed attempts counted in the central database
     "syncstore",
     "projects",
     "exports",
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     # Binds the signed-in user's own database for the rest of the request, and makes
     # its writes durable (a committed snapshot) before the response leaves.
     "syncstore.middleware.SyncMiddleware",
+    # Answers a locked-out sign-in with the lockout page (django-axes wants it last).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reeleditor.urls"
@@ -157,8 +161,42 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# Sign-in throttling (django-axes), for the site and the admin alike. Failed attempts are
+# rows in the central database, so every instance and process counts the same ones.
+# An account is locked after AXES_FAILURE_LIMIT failures from anywhere, and an address
+# after as many on any accounts, for AXES_COOLOFF_SECONDS; staff unlock in the admin
+# ("Access attempts": delete the rows) or with `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=envint("AXES_COOLOFF_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "reeleditor.signin.locked_out"
+# Behind proxies (nginx, a load balancer), the client is the address the outermost of
+# them saw: TRUSTED_PROXY_COUNT of them append to X-Forwarded-For. 0: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "reeleditor.signin.client_ip"
 LOGIN_REDIRECT_URL = "projects:index"
 LOGOUT_REDIRECT_URL = "login"
+
+# Email (password reset links). The embedded default prints messages on the console;
+# with EMAIL_HOST set they go out by SMTP.
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = envint("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Reel editor <no-reply@localhost>")
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 3 * 60 * 60)
 
 # --- Redis, channels, celery --------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "")

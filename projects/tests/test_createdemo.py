@@ -13,7 +13,8 @@ def test_it_creates_a_demo_user_with_a_project_and_a_playable_clip(settings, cli
     call_command("createdemo", "--seconds=1", "--width=640", "--height=360")
 
     user = User.objects.get(username="demo")
-    assert client.login(username="demo", password="demo")
+    signed_in = client.post("/accounts/login/", {"username": "demo", "password": "demo"})
+    assert signed_in.status_code == 302, signed_in.content  # the demo's password works
     with bound_to_user(user.pk):
         project = Project.objects.get()
         clip = project.clips.get()

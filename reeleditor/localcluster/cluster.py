@@ -54,6 +54,7 @@ _APP_ENV_NAMES = (
     "LOG_LEVEL",
     "LOG_FORMAT",
     "SECURE_COOKIES",
+    "TRUSTED_PROXY_COUNT",
     "METRICS_TOKEN",
     "WORKER_METRICS_PORT",
 )
@@ -187,6 +188,8 @@ class LocalCluster:
                 "DJANGO_DEBUG": "false",
                 "DJANGO_SECRET_KEY": "local-cluster-only-not-a-secret",
                 "SECURE_COOKIES": "false",
+                # nginx in front: sign-in throttling counts the address nginx saw.
+                "TRUSTED_PROXY_COUNT": "1",
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "CSRF_TRUSTED_ORIGINS": ",".join(origins),
                 "DATABASE_URL": self.database_url,

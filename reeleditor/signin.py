@@ -1,0 +1,30 @@
+"""Who is signing in, as sign-in throttling (django-axes) counts them."""
+
+from django.conf import settings
+from django.shortcuts import render
+
+
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind ``TRUSTED_PROXY_COUNT`` proxies the
+    address the outermost of them saw.
+
+    Each proxy appends the address it received the request from to X-Forwarded-For, so
+    the last ``TRUSTED_PROXY_COUNT`` entries are ours and the one they start with is the
+    client's. Anything to the left of it was written by the client and proves nothing;
+    trusting it would let a guesser pick a new address for every attempt.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    count = settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [h for h in hops if h]
+    return hops[-count] if len(hops) >= count else remote
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """The page a throttled sign-in gets (429): what happened, for how long, and that
+    nothing of the user's was touched."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    wait = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
+    return render(request, "registration/locked_out.html", {"wait": wait}, status=429)
