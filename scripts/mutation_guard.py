@@ -240,6 +240,20 @@ MUTATIONS = (
         ),
     ),
     Mutation(
+        name="sign-in-unthrottled",
+        promise="wrong passwords are never counted: a guesser tries forever",
+        path="reeleditor/settings.py",
+        old="""\
+    "axes.backends.AxesStandaloneBackend",
+""",
+        new="""\
+    # MUTATION: no throttling backend
+""",
+        tests=(
+            "reeleditor/tests/test_signin_throttle.py::test_wrong_passwords_lock_the_account_and_say_so",
+        ),
+    ),
+    Mutation(
         name="commit-clears-the-lease-early",
         promise="every commit clears the lease's claim, also for a holder that goes on writing",
         path="syncstore/sync.py",
