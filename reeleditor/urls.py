@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts import signup
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
 
-from . import accounts, health, observability
+from . import health, observability
 from .jsonapi import install_error_handlers
 
 urlpatterns = [
@@ -14,7 +15,7 @@ urlpatterns = [
     path("api/", include("syncstore.urls")),
     path("api/", include("exports.urls")),
     path("media/<path:name>", media_file, name="media"),
-    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/signup/", signup.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Django's own password views (templates/registration/password_*.html): a reset

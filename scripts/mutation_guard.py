@@ -250,7 +250,21 @@ MUTATIONS = (
     # MUTATION: no throttling backend
 """,
         tests=(
-            "reeleditor/tests/test_signin_throttle.py::test_wrong_passwords_lock_the_account_and_say_so",
+            "accounts/tests/test_signin_throttle.py::test_wrong_passwords_lock_the_account_and_say_so",
+        ),
+    ),
+    Mutation(
+        name="sign-up-unlimited",
+        promise="one address makes as many accounts as it likes",
+        path="accounts/signup.py",
+        old="""\
+    return recent > settings.SIGNUP_LIMIT
+""",
+        new="""\
+    return False  # MUTATION: never too many
+""",
+        tests=(
+            "accounts/tests/test_signup_limit.py::test_an_address_past_the_limit_is_refused_and_no_account_is_made",
         ),
     ),
     Mutation(

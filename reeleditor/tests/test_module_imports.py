@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("exports", "projects", "reeleditor", "syncstore")
+APPS = ("accounts", "exports", "projects", "reeleditor", "syncstore")
 
 
 def modules_of(app: str) -> set[str]:

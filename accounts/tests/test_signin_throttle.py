@@ -1,7 +1,8 @@
 """Sign-in throttling: a password guesser is stopped per account and per address.
 
 Real sign-ins through ``/accounts/login/`` (and the admin's), counted by django-axes in
-the central database. Across two processes: syncstore/tests/faults/test_signin_throttle.py.
+the central database. Across two processes:
+syncstore/tests/faults/test_signin_throttle_across_instances.py.
 """
 
 from datetime import timedelta
@@ -11,7 +12,7 @@ from axes.models import AccessAttempt
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from reeleditor.signin import client_ip
+from accounts.signin import client_ip
 
 pytestmark = pytest.mark.django_db
 LIMIT = 5
