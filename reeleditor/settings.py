@@ -180,10 +180,10 @@ AXES_LOCKOUT_CALLABLE = "accounts.signin.locked_out"
 # Behind proxies (nginx, a load balancer), the client is the address the outermost of
 # them saw: TRUSTED_PROXY_COUNT of them append to X-Forwarded-For. 0: REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_ip"
 # Sign-up: at most SIGNUP_LIMIT forms sent per address in SIGNUP_WINDOW_SECONDS.
 SIGNUP_LIMIT = envint("SIGNUP_LIMIT", 10)
 SIGNUP_WINDOW_SECONDS = envint("SIGNUP_WINDOW_SECONDS", 60 * 60)
-AXES_CLIENT_IP_CALLABLE = "accounts.signin.client_ip"
 LOGIN_REDIRECT_URL = "projects:index"
 LOGOUT_REDIRECT_URL = "login"
 
