@@ -9,6 +9,7 @@ docs/architecture.md for the production values).
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -81,6 +82,8 @@ MIDDLEWARE = [
     # Request ids, request metrics (reeleditor/observability.py).
     "reeleditor.observability.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A strict Content-Security-Policy with a per-request nonce (reeleditor/csp.py).
+    "reeleditor.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -109,6 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "reeleditor.csp.nonce",
             ],
         },
     },
@@ -250,6 +254,29 @@ S3_REGION = env("S3_REGION", "auto" if S3_ENDPOINT_URL else "us-east-1")
 # compose.yaml): media links are signed for this host (projects/mediastorage.py).
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL", "") or None
 MEDIA_ROOT = REELEDITOR_DATA_DIR / "media"
+
+
+def store_origins(bucket: str, endpoint_url, public_endpoint_url, region: str) -> list[str]:
+    """The origins a browser fetches presigned media links from.
+
+    With an endpoint (moto, R2, MinIO) the links are path-style on its origin, or
+    virtual-hosted on ``<bucket>.<host>``; on AWS they are virtual-hosted on the region's
+    S3 host.
+    """
+    if not bucket:
+        return []
+    endpoint = public_endpoint_url or endpoint_url
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://{bucket}.{parts.netloc}"]
+    return [f"https://{bucket}.s3.amazonaws.com", f"https://{bucket}.s3.{region}.amazonaws.com"]
+
+
+# The origins presigned media links point to, allowed by the Content-Security-Policy
+# (reeleditor/csp.py); set CSP_MEDIA_ORIGINS (comma-separated) for a CDN in front of it.
+CSP_MEDIA_ORIGINS = [
+    o.strip() for o in env("CSP_MEDIA_ORIGINS", "").split(",") if o.strip()
+] or store_origins(S3_BUCKET, S3_ENDPOINT_URL, S3_PUBLIC_ENDPOINT_URL, S3_REGION)
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -360,10 +387,15 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Security in production ---------------------------------------------------------
+# Behind TLS (SECURE_COOKIES, on by default in production): cookies only over HTTPS, and
+# HSTS for HSTS_SECONDS (Django sends it on HTTPS responses only). The proxy in front
+# says which requests came over TLS with X-Forwarded-Proto.
 if not DEBUG:
-    SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", True)
+    SECURE_COOKIES = envbool("SECURE_COOKIES", True)
+    SESSION_COOKIE_SECURE = SECURE_COOKIES
+    CSRF_COOKIE_SECURE = SECURE_COOKIES
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 365 * 24 * 3600) if SECURE_COOKIES else 0
 
 CSRF_FAILURE_VIEW = "reeleditor.jsonapi.csrf_failure"
 

@@ -6,7 +6,7 @@ from accounts import signup
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
 
-from . import health, observability
+from . import csp, health, observability
 from .jsonapi import install_error_handlers
 
 urlpatterns = [
@@ -48,6 +48,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", observability.metrics, name="metrics"),
+    path(csp.REPORT_PATH.lstrip("/"), csp.report, name="csp-report"),
 ]
 
 install_error_handlers(globals())

@@ -12,6 +12,7 @@ export const round = (v, digits = 3) => Math.round(v * 10 ** digits) / 10 ** dig
 /**
  * A new element: `el("button", {class, text, onclick, "data-testid": ...}, ...children)`.
  * Attributes false, null or undefined are left out; true sets an empty attribute.
+ * `style` goes through the CSSOM: the Content-Security-Policy refuses style attributes.
  */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -19,6 +20,7 @@ export function el(tag, attrs = {}, ...children) {
     if (value === false || value === null || value === undefined) continue;
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
+    else if (key === "style") node.style.cssText = value;
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }

@@ -10,7 +10,8 @@
   Playwright; Playwright cannot download its own browsers here.
 - A test that uses any of them is marked ``browser``. A failing one gets a screenshot in
   ``test-artifacts/failures/<test>.png`` and, in its report, the tail of each live
-  server's log and the browser console.
+  server's log and the browser console. A test whose pages report a
+  Content-Security-Policy violation (``securitypolicyviolation``) fails.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 720}
+# Every page of every browser test reports Content-Security-Policy violations to the
+# console with this prefix, and a test with one fails (reeleditor/csp.py).
+CSP_VIOLATION = "CSP violation:"
+_REPORT_CSP_VIOLATIONS = f"""
+document.addEventListener("securitypolicyviolation", (event) => {{
+  console.error(`{CSP_VIOLATION} ${{event.effectiveDirective}} blocked ${{event.blockedURI}}`
+    + ` at ${{event.sourceFile}}:${{event.lineNumber}}`);
+}}, true);
+"""
 BROWSER_FIXTURES = {"page", "page_for", "browser", "server", "real_server", "s3_proxy"}
 
 _started_servers: list[LiveServer] = []
@@ -156,6 +166,7 @@ def page_for(browser, request):
     def open_page(live: LiveServer):
         context = browser.new_context(base_url=live.url, viewport=VIEWPORT, accept_downloads=True)
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        context.add_init_script(_REPORT_CSP_VIOLATIONS)
         page = context.new_page()
         page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
         page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
@@ -175,6 +186,9 @@ def page_for(browser, request):
                 page.screenshot(path=str(path), full_page=True)
         with contextlib.suppress(Exception):
             context.close()
+    violations = [line for line in console if CSP_VIOLATION in line]
+    if violations and not failed:
+        pytest.fail("the page broke its Content-Security-Policy:\n" + "\n".join(violations))
 
 
 @pytest.fixture
