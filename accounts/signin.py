@@ -1,7 +1,22 @@
-"""Who is signing in, as sign-in throttling (django-axes) counts them."""
+"""Signing in: the form, and who is signing in as sign-in throttling (django-axes)
+counts them."""
 
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
+
+from . import deletion
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, except that an account waiting for deletion may sign in:
+    that is how its owner keeps it (``accounts.deletion``). Accounts switched off by
+    staff stay refused, with Django's message."""
+
+    def confirm_login_allowed(self, user):
+        if not user.is_active and deletion.pending(user):
+            return
+        super().confirm_login_allowed(user)
 
 
 def client_ip(request) -> str:

@@ -56,6 +56,6 @@ def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="accounts.deletion.AccountBackend")
         return redirect("projects:index")
     return render(request, "registration/signup.html", {"form": form})

@@ -174,7 +174,9 @@ LOGIN_URL = "login"
 # ("Access attempts": delete the rows) or with `manage.py axes_reset_username <name>`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, letting an account waiting for deletion sign in (and so
+    # keep the account): accounts/deletion.py.
+    "accounts.deletion.AccountBackend",
 ]
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(seconds=envint("AXES_COOLOFF_SECONDS", 15 * 60))
@@ -345,6 +347,8 @@ WAL_CHECKPOINT_BYTES = envint("WAL_CHECKPOINT_BYTES", 8 * 1024 * 1024)
 SYNC_SEGMENTS = envbool("SYNC_SEGMENTS", True)
 # A deleted account's data (copies, snapshots, media) is purged this long after deletion.
 ACCOUNT_PURGE_GRACE_SECONDS = envint("ACCOUNT_PURGE_GRACE_SECONDS", 7 * 24 * 3600)
+# "Export my data": a zip not downloaded this long after it was built is deleted.
+DATA_EXPORT_EXPIRY_SECONDS = envint("DATA_EXPORT_EXPIRY_SECONDS", 24 * 3600)
 SNAPSHOT_CONNECT_TIMEOUT = envint("SNAPSHOT_CONNECT_TIMEOUT", 5)
 SNAPSHOT_READ_TIMEOUT = envint("SNAPSHOT_READ_TIMEOUT", 30)
 # Retries of a failed push inside the request, in seconds between tries, before the

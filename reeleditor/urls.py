@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import signup
+from accounts import signin, signup
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
 
@@ -16,7 +16,11 @@ urlpatterns = [
     path("api/", include("exports.urls")),
     path("media/<path:name>", media_file, name="media"),
     path("accounts/signup/", signup.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=signin.SignInForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Django's own password views (templates/registration/password_*.html): a reset
     # link by email (EMAIL_* settings; the console in the embedded default), valid once.
@@ -44,6 +48,8 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    # The account page: delete my account, export my data (accounts/views.py).
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

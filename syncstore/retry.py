@@ -22,6 +22,14 @@ _guard = threading.Lock()
 # Set while the loop is switched off (SYNC_RETRY_INTERVAL <= 0) and runs no pass:
 # cleared whenever it reads a positive interval, before it sleeps and runs one.
 _paused = threading.Event()
+# Housekeeping other apps run on each pass (``every_pass``), after the retries.
+_housekeeping: list = []
+
+
+def every_pass(callback) -> None:
+    """Run ``callback()`` on every pass of the loop (accounts deletes due accounts)."""
+    if callback not in _housekeeping:
+        _housekeeping.append(callback)
 
 
 def wait_until_paused(timeout: float) -> bool:
@@ -55,6 +63,8 @@ def _loop() -> None:
         try:
             for result in sync.retry_dirty_copies():
                 logger.info("retry: user %s %s v%s", result.user_id, result.status, result.version)
+            for callback in _housekeeping:
+                callback()
             # Copies of deleted accounts live on each machine: this loop runs where they are.
             accounts.purge_due_accounts()
         except Exception:  # the loop must outlive any one failure

@@ -1,8 +1,10 @@
-"""Purge the data of accounts deleted longer ago than ACCOUNT_PURGE_GRACE_SECONDS."""
+"""Purge the data of accounts deleted longer ago than ACCOUNT_PURGE_GRACE_SECONDS
+(first deleting those whose owners asked for it that long ago)."""
 
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from accounts import deletion
 from syncstore import accounts
 from syncstore.management import BarStream
 
@@ -14,6 +16,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
+        asked = deletion.delete_due_accounts()
+        if asked:
+            self.stdout.write(f"{asked} accounts deleted as their owners asked.")
         due = list(accounts.due_for_purge())
         purged = 0
         for account in tqdm(due, desc="purging", unit="account", file=BarStream(self.stderr)):
