@@ -1,7 +1,7 @@
 """Export my data: a zip of a user's projects (JSON) and videos, built in the background.
 
 The zip holds ``projects.json`` (every project with its clips, edits, highlight regions
-and videos, from the committed version of the user's database) and the files: each
+and videos, from the user's database brought up to date with the store) and the files: each
 clip's source, each working and final video, under ``projects/<id>-<name>/``. It is
 built where exports run (a Celery worker with ``REDIS_URL``, else a thread of this
 process), stored under the user's media prefix (so deleting the account removes it),
@@ -128,7 +128,7 @@ def build(export_id: str) -> None:
 
 def _read_projects(user_id: int) -> tuple[dict, list[tuple[str, str]]]:
     """The manifest (``projects.json``) and the files to copy, as (storage name, path in
-    the zip), from the committed version of the user's data."""
+    the zip), from the user's database once it is up to date with the store."""
     from projects.models import Project
 
     projects, files = [], []
