@@ -56,9 +56,13 @@ def start(user) -> DataExport:
 
 def submit(export_id) -> None:
     if settings.REDIS_URL:
-        from .tasks import build_data_export
+        from celery import current_app
 
-        build_data_export.apply_async((str(export_id),), queue=settings.EXPORT_QUEUE)
+        # By name: accounts/tasks.py (found by the worker's autodiscovery) imports this
+        # module, and this one must not import it back.
+        current_app.send_task(
+            "accounts.build_data_export", (str(export_id),), queue=settings.EXPORT_QUEUE
+        )
         return
     threading.Thread(
         target=_build_in_thread, args=(str(export_id),), name="data-export", daemon=True

@@ -8,7 +8,7 @@ on a violation (``page_for`` in reeleditor/tests/browser/plugin.py).
 
 from playwright.sync_api import expect
 
-from reeleditor.tests.browser import login, unique_username
+from reeleditor.tests.browser import api, login, unique_username
 from reeleditor.tests.browser.plugin import CSP_VIOLATION
 
 ANONYMOUS_PAGES = ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
@@ -38,6 +38,9 @@ def test_account_and_admin_pages_keep_the_policy(page, server, make_user):
     username = unique_username("cspstaff")
     user_id = make_user(server, username, "a-long-enough-pw-123", staff=True)
     login(page, username, "a-long-enough-pw-123")
+    # A committed project, so the registry list has a row (and its status badge) to show.
+    created = api(page, "POST", "/api/projects", {"name": "CSP", "aspect_ratio": "9:16"})
+    assert created["status"] == 201
     for path in [*STAFF_PAGES, f"/admin/auth/user/{user_id}/change/"]:
         response = page.goto(path)
         assert response.status == 200, path

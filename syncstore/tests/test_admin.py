@@ -60,8 +60,10 @@ def test_the_changelist_shows_every_user_with_a_status_badge(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'class="sync-badge sync-badge-ok"' in html
-    assert 'class="sync-badge sync-badge-failed"' in html
+    assert 'class="status-badge sync-ok"' in html
+    assert 'class="status-badge sync-failed"' in html
+    assert "css/admin-badges" in html  # the colours, with no style attribute
+    assert "style=" not in html.split("<body")[1]
     assert "alice" in html and "bob" in html
     assert "Could not save to the snapshot store" in html  # the full text, in a title
     assert "Force push" in html and "Force pull" in html and "Verify" in html
