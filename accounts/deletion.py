@@ -85,9 +85,15 @@ def delete_due_accounts() -> int:
     deleted = 0
     for deletion in DeletionRequest.objects.filter(requested_at__lte=limit).select_related("user"):
         user_id, requested_at = deletion.user_id, deletion.requested_at
-        # Data exports (rows cascade; their zips are under the user's media prefix).
-        deletion.user.delete()  # the tombstone is written by syncstore.accounts' signal
-        DeletedAccount.objects.filter(user_id=user_id).update(deleted_at=requested_at)
+        with transaction.atomic():
+            # Claimed by deleting the request: every process's pass sees it, one deletes
+            # it, and a sign-in cancelling it at the same moment wins or loses whole.
+            claimed, _ = DeletionRequest.objects.filter(pk=deletion.pk).delete()
+            if not claimed:
+                continue
+            # Data exports (rows cascade; their zips are under the user's media prefix).
+            deletion.user.delete()  # the tombstone is written by syncstore.accounts' signal
+            DeletedAccount.objects.filter(user_id=user_id).update(deleted_at=requested_at)
         stored_accounts.purge(DeletedAccount.objects.get(user_id=user_id))
         logger.info("deleted the account of user %s, as asked on %s", user_id, requested_at)
         deleted += 1

@@ -75,9 +75,7 @@ def data_export_status(request, export_id):
 
 @require_GET
 def download_data_export(request, export_id):
-    export = DataExport.objects.filter(pk=export_id, user=request.user).first()
-    if export is not None:
-        dataexport.refresh(export)
+    export = dataexport.refresh(DataExport.objects.filter(pk=export_id, user=request.user).first())
     export = dataexport.take_for_download(request.user, export_id) if export else None
     if export is None:
         raise Http404("No data export ready to download: it was downloaded, or has expired.")
