@@ -28,7 +28,9 @@ def project_exports(request, project_id):
     """
     project = get_object_or_404(Project, pk=project_id)
     if request.method == "GET":
-        recent = ExportJob.objects.filter(user=request.user, project_id=project.id)[:20]
+        recent = ExportJob.objects.filter(
+            user=request.user, project_id=project.id, kind__in=ExportJob.EXPORT_KINDS
+        )[:20]
         for job in recent:
             jobs.mark_if_lost(job)
         return JsonResponse({"exports": [job.to_message() for job in recent]})

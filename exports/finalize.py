@@ -45,7 +45,7 @@ def finalize(job, output_name: str, result: RenderResult) -> tuple[int, int]:
             video_id = _record_final_video(job, project, output_name, result)
     if outcome.ok:
         return video_id, outcome.results[job.user_id].version
-    return video_id, _push_until_committed(job.user_id)
+    return video_id, push_until_committed(job.user_id)
 
 
 def _video_fields(job, output_name, result: RenderResult) -> dict:
@@ -92,7 +92,7 @@ def _record_final_video(job, project, output_name, result) -> int:
     return video.id
 
 
-def _push_until_committed(user_id: int) -> int:
+def push_until_committed(user_id: int) -> int:
     """The commit failed (store down?): retry a few times, then give up retryably.
     Returns the committed version."""
     last = None

@@ -72,7 +72,7 @@ def start_export(user, project: Project, kind: str, *, upscale: bool = False):
     one. The database's partial unique index decides, so two racing requests cannot
     both start one.
     """
-    if kind not in ExportJob.Kind.values:
+    if kind not in ExportJob.EXPORT_KINDS:
         raise ExportRefused("kind must be framing or overlay.", "invalid_kind", 400)
     active = _active_job(user, project.id, kind)
     if active is not None:

@@ -12,6 +12,9 @@ class ExportJob(models.Model):
     class Kind(models.TextChoices):
         FRAMING = "framing", "Working video (framing)"
         OVERLAY = "overlay", "Final video (overlay)"
+        # A game's probe, poster and filmstrip (games/media_job.py); project_id then
+        # holds the game's id, project_name its name.
+        GAME_MEDIA = "game_media", "Game poster and filmstrip"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -21,6 +24,8 @@ class ExportJob(models.Model):
         CANCELLED = "cancelled"
 
     ACTIVE = (Status.PENDING, Status.PROCESSING)
+    # What a user can start from a project (the rest are started by the app itself).
+    EXPORT_KINDS = (Kind.FRAMING, Kind.OVERLAY)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -86,7 +91,7 @@ class ExportJob(models.Model):
         }
         # committed_version: the user's snapshot version that holds the video, so
         # "complete" says where it was saved (and a test can read it from the store).
-        for key in ("working_video_id", "final_video_id", "committed_version"):
+        for key in ("working_video_id", "final_video_id", "game_id", "committed_version"):
             if key in self.result:
                 data[key] = self.result[key]
         if self.status == self.Status.ERROR:

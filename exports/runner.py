@@ -56,10 +56,7 @@ def _run_job(job_id: str) -> None:
     reporter.update(0, "starting", "Preparing the export")
     with tempfile.TemporaryDirectory(prefix=f"export-{job.id}-") as tmp:
         try:
-            output_name, result = _render_or_reuse(job, attempt, Path(tmp), reporter)
-            reporter.update(92, "saving", "Saving the video")
-            with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
-                video_id, committed_version = finalize(job, output_name, result)
+            outcome = _produce(job, attempt, Path(tmp), reporter)
         except progress.AttemptLost:
             _lost(job, attempt)
         except RenderCancelled:
@@ -78,12 +75,23 @@ def _run_job(job_id: str) -> None:
             message = "The export failed unexpectedly."
             _fail(job, attempt, "internal_error", message, retryable=True)
         else:
-            key = "working_video_id" if job.kind == "framing" else "final_video_id"
-            job.result = {**job.result, key: video_id, "committed_version": committed_version}
-            _finish(
-                job, attempt, Status.COMPLETE, phase="complete", message="Export complete",
-                percent=100,
-            )  # fmt: skip
+            job.result = {**job.result, **outcome}
+            done = "Game ready" if job.kind == ExportJob.Kind.GAME_MEDIA else "Export complete"
+            _finish(job, attempt, Status.COMPLETE, phase="complete", message=done, percent=100)
+
+
+def _produce(job, attempt, tmp: Path, reporter) -> dict:
+    """Do the job's work and commit its outcome; what goes into ``job.result``."""
+    if job.kind == ExportJob.Kind.GAME_MEDIA:
+        from games.media_job import prepare_game  # games builds on exports, not back
+
+        return prepare_game(job, attempt, tmp, reporter, _cancel_checker(attempt), _local_copy)
+    output_name, result = _render_or_reuse(job, attempt, tmp, reporter)
+    reporter.update(92, "saving", "Saving the video")
+    with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
+        video_id, committed_version = finalize(job, output_name, result)
+    key = "working_video_id" if job.kind == "framing" else "final_video_id"
+    return {key: video_id, "committed_version": committed_version}
 
 
 def _claim(job_id: str) -> tuple[ExportJob, progress.Attempt] | None:

@@ -21,7 +21,7 @@ from django.utils.http import content_disposition_header
 
 from syncstore import mediagc
 
-KINDS = ("clips", "working", "final", "thumbs")
+KINDS = ("clips", "working", "final", "thumbs", "games")
 EXTENSIONS = ("mp4", "mov", "mkv", "webm", "avi", "jpg")
 _NAME_RE = re.compile(
     rf"^users/(?P<user_id>[1-9][0-9]*)/(?:{'|'.join(KINDS)})/[0-9a-f]{{32}}\.(?:{'|'.join(EXTENSIONS)})$"

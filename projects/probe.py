@@ -85,7 +85,12 @@ def _sniff_demuxer(path):
     upload. Only the containers we store are allowed through, and FFmpeg is told which.
     """
     with open(path, "rb") as f:
-        head = f.read(16)
+        return demuxer_for_head(f.read(16))
+
+
+def demuxer_for_head(head: bytes) -> str:
+    """The demuxer for a file that starts with ``head`` (its first 16 bytes), or
+    InvalidVideo: a chunked upload checks its first chunk with this before the rest."""
     if not head:
         raise InvalidVideo("This file is empty.")
     if head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS:

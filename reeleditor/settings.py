@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "accounts",
     "syncstore",
     "projects",
+    "games",
     "exports",
 ]
 
@@ -153,7 +154,7 @@ DATABASE_ROUTERS = ["syncstore.routers.UserDatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Apps whose models live in the per-user databases.
-USER_DATABASE_APPS = {"projects"}
+USER_DATABASE_APPS = {"projects", "games"}
 # Idle per-user aliases are evicted beyond this many, so the per-request scans Django
 # makes over all aliases stay cheap (measured: ~13 us at 10 aliases, ~240 us at 10k).
 USER_DATABASE_MAX_OPEN = envint("USER_DATABASE_MAX_OPEN", 256)
@@ -329,6 +330,17 @@ MAX_CLIPS_PER_PROJECT = envint("MAX_CLIPS_PER_PROJECT", 50)
 MAX_KEYFRAMES_PER_CLIP = envint("MAX_KEYFRAMES_PER_CLIP", 500)
 MAX_SEGMENTS_PER_CLIP = envint("MAX_SEGMENTS_PER_CLIP", 100)
 MAX_HIGHLIGHT_REGIONS = envint("MAX_HIGHLIGHT_REGIONS", 50)
+# Whole games arrive in chunks (games/chunked.py): resumable, any instance takes any
+# chunk. On S3 a chunk is at least 5 MiB (the smallest multipart part).
+MAX_GAME_UPLOAD_BYTES = envint("MAX_GAME_UPLOAD_BYTES", 10 * 1024**3)
+GAME_UPLOAD_CHUNK_BYTES = envint("GAME_UPLOAD_CHUNK_BYTES", 8 * 1024**2)
+# An upload nothing arrived for in this long is removed by manage.py sweep_game_uploads.
+GAME_UPLOAD_ABANDON_HOURS = envint("GAME_UPLOAD_ABANDON_HOURS", 72)
+GAME_FILMSTRIP_TILES = envint("GAME_FILMSTRIP_TILES", 100)
+# How long a game's media job waits for the upload's commit to reach the store.
+GAME_MEDIA_WAIT_SECONDS = envint("GAME_MEDIA_WAIT_SECONDS", 30)
+MAX_PLAYS_PER_GAME = envint("MAX_PLAYS_PER_GAME", 500)
+MAX_TAGS_PER_PLAY = envint("MAX_TAGS_PER_PLAY", 20)
 
 # --- Sync store (snapshots of the per-user databases) --------------------------------
 # Snapshots go to the S3 bucket when S3_BUCKET is set (under SNAPSHOT_PREFIX), to a

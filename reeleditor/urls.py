@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import signin, signup
+from games.urls import api_urlpatterns as games_api
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
 
@@ -11,7 +12,9 @@ from .jsonapi import install_error_handlers
 
 urlpatterns = [
     path("", include("projects.urls")),
+    path("", include("games.urls")),
     path("api/", include(projects_api)),
+    path("api/", include(games_api)),
     path("api/", include("syncstore.urls")),
     path("api/", include("exports.urls")),
     path("media/<path:name>", media_file, name="media"),
