@@ -145,10 +145,12 @@ def _render_framing(job, tmp, output, reporter, should_cancel):
 
     params = job.params
     with ExitStack() as stack:
-        clips = [
-            _clip_spec(clip, stack.enter_context(_local_copy(clip["file"], tmp)))
-            for clip in params["clips"]
-        ]
+        # Plays of one game share its file: fetch it once, however many clips use it.
+        paths = {}
+        for clip in params["clips"]:
+            if clip["file"] not in paths:
+                paths[clip["file"]] = stack.enter_context(_local_copy(clip["file"], tmp))
+        clips = [_clip_spec(clip, paths[clip["file"]]) for clip in params["clips"]]
         spec = _framing_spec(params, clips, stack)
         return render_framing(spec, output, progress=reporter, should_cancel=should_cancel)
 

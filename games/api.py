@@ -141,6 +141,15 @@ def game(request, game_id):
 def _delete_game(request, game) -> HttpResponse:
     """A game with plays goes only when the request says so (``?with_plays=1``): the
     refusal says what would go, so the page can ask first."""
+    used_by = sorted({clip.project.name for clip in game.clips.select_related("project")})
+    if used_by:
+        raise ApiError(
+            f"Clips of this game are in {len(used_by)} project(s): {', '.join(used_by)}. "
+            "Remove those clips (or the projects) first.",
+            "game_in_use",
+            409,
+            projects=used_by,
+        )
     count = game.plays.count()
     if count and request.GET.get("with_plays") != "1":
         raise ApiError(

@@ -13,7 +13,15 @@ from syncstore.binding import current_binding
 from syncstore.middleware import stores_files_first, take_write_lease
 
 from . import media
-from .clips import ClipLimitReached, ProjectGone, add_clip, display_name
+from .clips import (
+    ClipLimitReached,
+    PlaysRefused,
+    ProjectGone,
+    add_clip,
+    add_play_clips,
+    clean_play_ids,
+    display_name,
+)
 from .edits import (
     EditError,
     clean_crop_keyframes,
@@ -64,8 +72,29 @@ def projects(request):
     if request.method == "GET":
         return JsonResponse({"projects": [p.to_dict() for p in Project.objects.with_status()]})
     data = json_body(request)
-    project = Project.objects.create(name=_clean_name(data), aspect_ratio=_clean_aspect_ratio(data))
+    name, aspect = _clean_name(data), _clean_aspect_ratio(data)
+    with transaction.atomic(using=current_binding().alias):
+        project = Project.objects.create(name=name, aspect_ratio=aspect)
+        if "play_ids" in data:  # a reel made from marked plays, in one commit
+            _add_plays(project, data["play_ids"])
     return JsonResponse(_project(project.pk).to_dict(), status=201)
+
+
+def _add_plays(project, play_ids) -> list:
+    try:
+        return add_play_clips(project, clean_play_ids(play_ids))
+    except PlaysRefused as exc:
+        raise ApiError(exc.message, "invalid_play_ids", field="play_ids") from None
+    except ClipLimitReached:
+        raise _too_many_clips() from None
+
+
+@api_view("POST")
+def clips_from_plays(request, project_id):
+    """``{play_ids}``: add the plays to the project as clips, in that order."""
+    project = _project(project_id)
+    clips = _add_plays(project, json_body(request).get("play_ids"))
+    return JsonResponse({"clips": [clip.to_dict() for clip in clips]}, status=201)
 
 
 @api_view("GET", "PATCH", "DELETE")
@@ -130,7 +159,7 @@ def _reorder_clips(project, order) -> None:
 def _delete_project(project) -> JsonResponse:
     alias = current_binding().alias
     with transaction.atomic(using=alias):
-        names = [clip.file for clip in project.clips.all()]
+        names = [clip.file for clip in project.clips.all() if clip.owns_file]
         names += [v.file for v in project.working_videos.all()]
         names += [v.file for v in project.final_videos.all()]
         project.delete()
@@ -180,7 +209,8 @@ def clip(request, project_id, clip_id):
         alias = current_binding().alias
         with transaction.atomic(using=alias):
             clip.delete()
-            media.delete_after_commit([clip.file], using=alias)
+            if clip.owns_file:  # a game's clip leaves the game's video alone
+                media.delete_after_commit([clip.file], using=alias)
         return HttpResponse(status=204)
     data = json_body(request)
     try:
@@ -193,20 +223,26 @@ def clip(request, project_id, clip_id):
 
 def _apply_framing_edits(project, clip, data) -> None:
     changed = False
+    earliest, latest = clip.bounds
     if "crop_keyframes" in data:
         clip.crop_keyframes = clean_crop_keyframes(
             data["crop_keyframes"],
             frame_width=clip.width,
             frame_height=clip.height,
-            duration=clip.duration,
+            duration=latest,
+            earliest=earliest,
             aspect=project.aspect_value,
         )
         changed = True
     if "trim" in data:
-        clip.trim_start, clip.trim_end = clean_trim(data["trim"], duration=clip.duration)
+        start, end = clean_trim(data["trim"], duration=latest, earliest=earliest)
+        # A game's clip is never "untrimmed": that would be the whole game.
+        clip.trim_start, clip.trim_end = (
+            (start, end) if start is not None or clip.owns_file else (earliest, latest)
+        )
         changed = True
     if "segments" in data:
-        clip.segments = clean_segments(data["segments"], duration=clip.duration)
+        clip.segments = clean_segments(data["segments"], duration=latest, earliest=earliest)
         changed = True
     if "name" in data:
         if not isinstance(data["name"], str) or not data["name"].strip():

@@ -68,3 +68,69 @@ def add_clip(
     except BaseException:
         media.delete(name)
         raise
+
+
+class PlaysRefused(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def clean_play_ids(value) -> list[int]:
+    valid = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+        and len(set(value)) == len(value)
+    )
+    if not valid:
+        raise PlaysRefused("play_ids must list the plays to add, each once.")
+    return value
+
+
+def add_play_clips(project: Project, play_ids: list[int]) -> list[Clip]:
+    """Append one clip per play, in the order given: each names its game's file and the
+    play's range (nothing is copied), trimmed to the whole play to start with.
+
+    Call inside the unit of work that writes ``project`` (the lease is held).
+    """
+    from games.models import Game, Play  # games builds on projects' media and probe
+
+    plays = Play.objects.select_related("game").in_bulk(play_ids)
+    missing = [i for i in play_ids if i not in plays]
+    if missing:
+        raise PlaysRefused(f"No such play: {missing[0]}.")
+    if any(plays[i].game.status != Game.Status.READY for i in play_ids):
+        raise PlaysRefused("A play's game is still being prepared: try again when it is ready.")
+    binding = current_binding()
+    with transaction.atomic(using=binding.alias):
+        count = project.clips.count()
+        if count + len(play_ids) > settings.MAX_CLIPS_PER_PROJECT:
+            raise ClipLimitReached
+        last = project.clips.aggregate(last=Max("position"))["last"]
+        first = 0 if last is None else last + 1
+        return [
+            Clip.objects.create(project=project, position=first + n, **_play_clip_fields(plays[i]))
+            for n, i in enumerate(play_ids)
+        ]
+
+
+def _play_clip_fields(play) -> dict:
+    game = play.game
+    name = play.name or f"{game.name} {play.start // 60:.0f}:{play.start % 60:04.1f}"
+    return {
+        "name": display_name(name),
+        "file": game.file,
+        "game": game,
+        "range_start": play.start,
+        "range_end": play.end,
+        "trim_start": play.start,
+        "trim_end": play.end,
+        "size_bytes": game.size_bytes,
+        "duration": game.duration,
+        "fps": game.fps,
+        "width": game.width,
+        "height": game.height,
+        "frame_count": game.frame_count,
+        "has_audio": game.has_audio,
+    }

@@ -62,11 +62,15 @@ def _list(value, what: str, field: str, limit: int) -> list:
     return value
 
 
-def _time(value, duration: float, what: str, field: str) -> float:
+def _time(value, duration: float, what: str, field: str, earliest: float = 0.0) -> float:
+    """A time within ``earliest``-``duration`` (a clip's bounds: 0 and its length, or
+    its range of a game), nudged inside when it is off by less than TIME_SLACK."""
     t = _number(value, what, field)
-    if t < -TIME_SLACK or t > duration + TIME_SLACK:
-        raise EditError(f"{what} {t:g}s is outside the clip (0-{duration:g}s).", field)
-    return min(max(t, 0.0), duration)
+    if t < earliest - TIME_SLACK or t > duration + TIME_SLACK:
+        raise EditError(
+            f"{what} {t:g}s is outside the clip ({earliest:g}-{duration:g}s).", field
+        )
+    return min(max(t, earliest), duration)
 
 
 def _increasing(times, what: str, field: str) -> None:
@@ -74,13 +78,15 @@ def _increasing(times, what: str, field: str) -> None:
         raise EditError(f"{what} must be in increasing time order, one per time.", field)
 
 
-def clean_crop_keyframes(value, *, frame_width, frame_height, duration, aspect) -> list[dict]:
+def clean_crop_keyframes(
+    value, *, frame_width, frame_height, duration, aspect, earliest=0.0
+) -> list[dict]:
     field = "crop_keyframes"
     items = _list(value, "crop keyframes", field, settings.MAX_KEYFRAMES_PER_CLIP)
     cleaned = []
     for item in items:
         item = _object(item, ("time", "x", "y", "width", "height"), "crop keyframe", field)
-        time = _time(item["time"], duration, "Keyframe time", field)
+        time = _time(item["time"], duration, "Keyframe time", field, earliest)
         x, y, w, h = (_number(item[k], f"Crop {k}", field) for k in ("x", "y", "width", "height"))
         if w <= 1 or h <= 1:
             raise EditError("A crop rectangle must be wider and taller than one pixel.", field)
@@ -106,28 +112,28 @@ def clean_crop_keyframes(value, *, frame_width, frame_height, duration, aspect) 
     return cleaned
 
 
-def clean_trim(value, *, duration) -> tuple[float | None, float | None]:
+def clean_trim(value, *, duration, earliest=0.0) -> tuple[float | None, float | None]:
     """``(start, end)``, or ``(None, None)`` for no trim."""
     if value is None:
         return None, None
     if not isinstance(value, dict) or not {"start", "end"} <= value.keys():
         raise EditError("Trim must be null or an object with start and end.", "trim")
     item = value
-    start = _time(item["start"], duration, "Trim start", "trim")
-    end = _time(item["end"], duration, "Trim end", "trim")
+    start = _time(item["start"], duration, "Trim start", "trim", earliest)
+    end = _time(item["end"], duration, "Trim end", "trim", earliest)
     if end - start < 0.1:
         raise EditError("The trimmed clip must be at least 0.1 s long.", "trim")
     return start, end
 
 
-def clean_segments(value, *, duration) -> list[dict]:
+def clean_segments(value, *, duration, earliest=0.0) -> list[dict]:
     field = "segments"
     items = _list(value, "slow-motion segments", field, settings.MAX_SEGMENTS_PER_CLIP)
     cleaned = []
     for item in items:
         item = _object(item, ("start", "end", "speed"), "segment", field)
-        start = _time(item["start"], duration, "Segment start", field)
-        end = _time(item["end"], duration, "Segment end", field)
+        start = _time(item["start"], duration, "Segment start", field, earliest)
+        end = _time(item["end"], duration, "Segment end", field, earliest)
         speed = _number(item["speed"], "Segment speed", field)
         if speed not in SPEEDS:
             raise EditError("Segment speed must be 0.5 or 1.", field)

@@ -101,12 +101,24 @@ class Project(models.Model):
 
 
 class Clip(models.Model):
-    """An uploaded source clip and its framing edits, in project order."""
+    """A source clip and its framing edits, in project order.
+
+    Either an uploaded short clip (its own file), or a range of a game (``game``, with
+    ``range_start``/``range_end`` in the game's seconds): the clip then names the
+    game's file, never a copy of it, and every time of its edits (keyframes, trim,
+    segments) is a time in the game's video, inside that range.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="clips")
     position = models.PositiveIntegerField()
     name = models.CharField(max_length=200)  # display only, never a filesystem path
     file = models.CharField(max_length=300)  # storage name under the user's prefix
+    # PROTECT: a game its clips still use cannot go (the API says so first, clearly).
+    game = models.ForeignKey(
+        "games.Game", null=True, blank=True, on_delete=models.PROTECT, related_name="clips"
+    )
+    range_start = models.FloatField(null=True, blank=True)
+    range_end = models.FloatField(null=True, blank=True)
     size_bytes = models.BigIntegerField()
     duration = models.FloatField()
     fps = models.FloatField()
@@ -135,6 +147,19 @@ class Clip(models.Model):
             return None
         return {"start": self.trim_start, "end": self.trim_end}
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """Where the clip's edits may lie, in source seconds: its range of a game, or
+        the whole uploaded clip."""
+        if self.game_id is not None:
+            return self.range_start, self.range_end
+        return 0.0, self.duration
+
+    @property
+    def owns_file(self) -> bool:
+        """Whether the file is the clip's own (an upload), not its game's."""
+        return self.game_id is None
+
     def to_dict(self) -> dict:
         return {
             "id": self.id,
@@ -148,6 +173,10 @@ class Clip(models.Model):
             "height": self.height,
             "frame_count": self.frame_count,
             "has_audio": self.has_audio,
+            "game_id": self.game_id,
+            "range": (
+                {"start": self.range_start, "end": self.range_end} if self.game_id else None
+            ),
             "crop_keyframes": self.crop_keyframes,
             "trim": self.trim,
             "segments": self.segments,

@@ -17,6 +17,11 @@ api_urlpatterns = [
     path("projects/<int:project_id>/open", api.open_project, name="api-project-open"),
     path("projects/<int:project_id>/clips", api.upload_clip, name="api-clips"),
     path("projects/<int:project_id>/clips/<int:clip_id>", api.clip, name="api-clip"),
+    path(
+        "projects/<int:project_id>/clips/from-plays",
+        api.clips_from_plays,
+        name="api-clips-from-plays",
+    ),
     path("projects/<int:project_id>/highlights", api.highlights, name="api-highlights"),
     path("projects/<int:project_id>/working-video", api.working_video, name="api-working-video"),
     path("projects/<int:project_id>/final-videos", api.final_videos, name="api-final-videos"),

@@ -2,7 +2,11 @@
 
 import hashlib
 import json
+import time
 from pathlib import Path
+
+import av
+import numpy as np
 
 
 def begin_upload(client, filename, size):
@@ -49,3 +53,42 @@ def upload_game(client, path: Path, *, order=None, **fields) -> dict:
     done = complete(client, upload["id"], **fields)
     assert done.status_code == 201, done.content
     return done.json()
+
+
+def finished(client, job_id, timeout=60):
+    """The job (``GET /api/exports/<id>``) once it has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/exports/{job_id}").json()
+        if job["status"] not in ("pending", "processing"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def level_at(t: float) -> int:
+    """The grey level of the stepped game at ``t`` s: one step per second."""
+    return 20 + 18 * int(t)
+
+
+def write_stepped_game(path: Path, *, seconds=12, fps=10, width=320, height=180) -> Path:
+    """A game whose every frame is one flat grey, a step brighter each second: where a
+    frame of an export came from can be read from its brightness."""
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": str(fps)}
+        for index in range(seconds * fps):
+            image = np.full((height, width, 3), level_at(index / fps), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def ready_game(client, path: Path, **fields) -> dict:
+    """Upload ``path`` as a game and wait until its media job has made it ready."""
+    game = upload_game(client, path, **fields)
+    job = finished(client, game["media_job_id"])
+    assert job["status"] == "complete", job
+    return client.get(f"/api/games/{game['id']}").json()

@@ -5,7 +5,6 @@ generated game, stores two JPEGs and commits the game's row; "complete" names th
 committed version, read back from the store here.
 """
 
-import time
 from pathlib import Path
 
 import cv2
@@ -20,7 +19,7 @@ from projects.tests.helpers import in_user_db
 from syncstore.models import SyncState
 from syncstore.tests.helpers import committed_database
 
-from .helpers import upload_game
+from .helpers import finished, upload_game
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def game_settings(settings, local_store):
     settings.GAME_UPLOAD_CHUNK_BYTES = 16 * 1024
     settings.GAME_FILMSTRIP_TILES = 12
-
-
-def finished(client, job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/exports/{job_id}").json()
-        if job["status"] not in ("pending", "processing"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
 def image(name):
