@@ -22,7 +22,8 @@ def _upload(request, upload_id) -> chunked.Upload:
     try:
         return chunked.load(request.user.pk, upload_id)
     except chunked.UploadNotFound:
-        raise ApiError("No such upload: it may have finished or been abandoned.", "not_found", 404)
+        message = "No such upload: it may have finished or been abandoned."
+        raise ApiError(message, "not_found", 404) from None
 
 
 def _refused(exc: chunked.UploadError) -> ApiError:
@@ -184,7 +185,9 @@ def game_plays(request, game_id):
         return JsonResponse({"plays": [play.to_dict() for play in game.plays.all()]})
     game = _ready_game(game_id)
     if game.plays.count() >= settings.MAX_PLAYS_PER_GAME:
-        raise ApiError(f"A game holds at most {settings.MAX_PLAYS_PER_GAME} plays.", "too_many_plays")
+        raise ApiError(
+            f"A game holds at most {settings.MAX_PLAYS_PER_GAME} plays.", "too_many_plays"
+        )
     play = Play(game=game)
     try:
         plays.apply(play, game, json_body(request))
@@ -223,9 +226,7 @@ def all_plays(request):
         game_id=game_id,
         sort=request.GET.get("sort", "game"),
     )
-    return JsonResponse(
-        {"plays": [{**p.to_dict(), "game_name": p.game.name} for p in found]}
-    )
+    return JsonResponse({"plays": [{**p.to_dict(), "game_name": p.game.name} for p in found]})
 
 
 def _optional_int(value, field):

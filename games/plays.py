@@ -33,7 +33,9 @@ def clean_range(data: dict, game: Game, play: Play | None = None) -> tuple[float
     if start < 0 or end > game.duration + 1e-6:
         raise PlayError(f"A play must lie within the game (0 to {game.duration:.2f} s).", "start")
     if end - start < MIN_PLAY_SECONDS:
-        raise PlayError(f"A play lasts at least {MIN_PLAY_SECONDS} s: set its out point later.", "end")
+        raise PlayError(
+            f"A play lasts at least {MIN_PLAY_SECONDS} s: set its out point later.", "end"
+        )
     return round(start, 3), round(min(end, game.duration), 3)
 
 

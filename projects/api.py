@@ -73,10 +73,12 @@ def projects(request):
         return JsonResponse({"projects": [p.to_dict() for p in Project.objects.with_status()]})
     data = json_body(request)
     name, aspect = _clean_name(data), _clean_aspect_ratio(data)
-    with transaction.atomic(using=current_binding().alias):
-        project = Project.objects.create(name=name, aspect_ratio=aspect)
-        if "play_ids" in data:  # a reel made from marked plays, in one commit
+    if "play_ids" in data:  # a reel made from marked plays: all of it, or nothing
+        with transaction.atomic(using=current_binding().alias):
+            project = Project.objects.create(name=name, aspect_ratio=aspect)
             _add_plays(project, data["play_ids"])
+    else:
+        project = Project.objects.create(name=name, aspect_ratio=aspect)
     return JsonResponse(_project(project.pk).to_dict(), status=201)
 
 

@@ -67,9 +67,7 @@ def _time(value, duration: float, what: str, field: str, earliest: float = 0.0) 
     its range of a game), nudged inside when it is off by less than TIME_SLACK."""
     t = _number(value, what, field)
     if t < earliest - TIME_SLACK or t > duration + TIME_SLACK:
-        raise EditError(
-            f"{what} {t:g}s is outside the clip ({earliest:g}-{duration:g}s).", field
-        )
+        raise EditError(f"{what} {t:g}s is outside the clip ({earliest:g}-{duration:g}s).", field)
     return min(max(t, earliest), duration)
 
 

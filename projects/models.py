@@ -174,9 +174,7 @@ class Clip(models.Model):
             "frame_count": self.frame_count,
             "has_audio": self.has_audio,
             "game_id": self.game_id,
-            "range": (
-                {"start": self.range_start, "end": self.range_end} if self.game_id else None
-            ),
+            "range": ({"start": self.range_start, "end": self.range_end} if self.game_id else None),
             "crop_keyframes": self.crop_keyframes,
             "trim": self.trim,
             "segments": self.segments,

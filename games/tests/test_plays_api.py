@@ -110,7 +110,10 @@ def test_another_users_game_and_plays_are_not_found(alice_client, bob_client, al
     play = mark(alice_client, game, start=1, end=5)
 
     assert bob_client.get(f"/api/games/{game.id}").status_code == 404
-    assert send(bob_client, "post", f"/api/games/{game.id}/plays", {"start": 1, "end": 5}).status_code == 404
+    assert (
+        send(bob_client, "post", f"/api/games/{game.id}/plays", {"start": 1, "end": 5}).status_code
+        == 404
+    )
     assert bob_client.delete(f"/api/games/{game.id}/plays/{play['id']}").status_code == 404
     assert bob_client.delete(f"/api/games/{game.id}").status_code == 404
     assert bob_client.get("/api/plays").json()["plays"] == []

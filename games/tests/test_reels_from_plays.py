@@ -94,8 +94,8 @@ def test_a_plays_clip_is_edited_inside_the_play(alice_client, game):
     project = reel(alice_client, [play["id"]])
     url = f"/api/projects/{project['id']}/clips/{project['clips'][0]['id']}"
 
-    inside = send(alice_client, "patch", url, {"trim": {"start": 5.5, "end": 8.0},
-                                               "segments": [{"start": 6, "end": 7, "speed": 0.5}]})  # fmt: skip
+    edit = {"trim": {"start": 5.5, "end": 8.0}, "segments": [{"start": 6, "end": 7, "speed": 0.5}]}
+    inside = send(alice_client, "patch", url, edit)
     assert inside.status_code == 200
     assert inside.json()["trim"] == {"start": 5.5, "end": 8.0}
 

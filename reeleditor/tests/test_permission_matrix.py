@@ -18,7 +18,9 @@ from accounts.models import DataExport
 from exports.models import ExportJob
 from exports.routing import websocket_urlpatterns
 from exports.tests.helpers import export_socket
-from projects.tests.helpers import client_for, store_media
+from games import chunked
+from games.models import Game, Play
+from projects.tests.helpers import client_for, in_user_db, store_media
 from projects.tests.test_isolation import CROP, alices  # noqa: F401 (a fixture)
 
 ROLES = ("anonymous", "owner", "other", "staff")
@@ -27,7 +29,7 @@ ROLES = ("anonymous", "owner", "other", "staff")
 @dataclass(frozen=True)
 class Case:
     method: str
-    path: str  # with {project}, {clip}, {job}, {export}, {media} from the owner's objects
+    path: str  # with {project}, {clip}, {game}, {play}, {upload}, {job}, {export}, {media}
     expect: dict = field(default_factory=dict)  # role -> status
     body: dict | None = None
 
@@ -78,6 +80,28 @@ ROUTES = {
     "api/projects/<int:project_id>/final-videos": Case(
         "GET", "/api/projects/{project}/final-videos", owned_api()
     ),
+    "api/projects/<int:project_id>/clips/from-plays": Case(
+        "POST", "/api/projects/{project}/clips/from-plays", owned_api(400), body={"play_ids": []}
+    ),
+    "games/": Case("GET", "/games/", page()),
+    "games/<int:game_id>/": Case("GET", "/games/{game}/", owned_page()),
+    "api/games": Case("GET", "/api/games", api()),
+    "api/games/uploads": Case(
+        "POST", "/api/games/uploads", api(201), body={"filename": "m.mp4", "size": 10}
+    ),
+    "api/games/uploads/<str:upload_id>": Case("GET", "/api/games/uploads/{upload}", owned_api()),
+    "api/games/uploads/<str:upload_id>/chunks/<int:index>": Case(
+        "PUT", "/api/games/uploads/{upload}/chunks/0", owned_api(400), body={}
+    ),
+    "api/games/uploads/<str:upload_id>/complete": Case(
+        "POST", "/api/games/uploads/{upload}/complete", owned_api(409), body={}
+    ),
+    "api/games/<int:game_id>": Case("GET", "/api/games/{game}", owned_api()),
+    "api/games/<int:game_id>/plays": Case("GET", "/api/games/{game}/plays", owned_api()),
+    "api/games/<int:game_id>/plays/<int:play_id>": Case(
+        "PATCH", "/api/games/{game}/plays/{play}", owned_api(), body={"rating": 3}
+    ),
+    "api/plays": Case("GET", "/api/plays", api()),
     "api/sync/status": Case("GET", "/api/sync/status", api()),
     "api/sync/retry": Case("POST", "/api/sync/retry", api(), body={}),
     "api/projects/<int:project_id>/exports": Case(
@@ -163,7 +187,12 @@ def world(alices, alice, bob, staff, settings):  # noqa: F811 (alices is the fix
     job = ExportJob.objects.create(user=alice, project_id=alices["project"], kind="framing")
     zip_name = store_media(alice, "working", b"PK\x05\x06" + b"\x00" * 18)
     export = DataExport.objects.create(user=alice, status="ready", file=zip_name, size=22)
+    game, play = alices_game(alice)
+    upload = chunked.begin(alice.pk, "match.mp4", 3 * 1024 * 1024)
     values = {
+        "game": game,
+        "play": play,
+        "upload": upload.id,
         "project": alices["project"],
         "clip": alices["clip"],
         "job": job.pk,
@@ -173,6 +202,18 @@ def world(alices, alice, bob, staff, settings):  # noqa: F811 (alices is the fix
     clients = {"anonymous": None, "owner": client_for(alice)}
     clients |= {"other": client_for(bob), "staff": client_for(staff)}
     return values, clients
+
+
+def alices_game(alice) -> tuple[int, int]:
+    """A ready game of Alice's with one play: (game id, play id)."""
+    with in_user_db(alice):
+        game = Game.objects.create(
+            name="Cup final", upload_id="a" * 32, original_name="match.mp4",
+            file=f"users/{alice.pk}/games/{'a' * 32}.mp4", size_bytes=1, duration=60.0,
+            fps=30, width=320, height=180, status=Game.Status.READY,
+        )  # fmt: skip
+        play = Play.objects.create(game=game, start=1.0, end=5.0)
+    return game.pk, play.pk
 
 
 def answer(case: Case, world):
