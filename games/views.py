@@ -5,13 +5,19 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
+from projects.models import Project
+
 from .models import Game
 
 
 @ensure_csrf_cookie
 @require_GET
 def index(request):
-    return render(request, "games/index.html", {"games": Game.objects.all()})
+    return render(
+        request,
+        "games/index.html",
+        {"games": Game.objects.all(), "aspect_ratios": Project.AspectRatio.choices},
+    )
 
 
 @ensure_csrf_cookie

@@ -71,15 +71,22 @@ def level_at(t: float) -> int:
     return 20 + 18 * int(t)
 
 
-def write_stepped_game(path: Path, *, seconds=12, fps=10, width=320, height=180) -> Path:
-    """A game whose every frame is one flat grey, a step brighter each second: where a
-    frame of an export came from can be read from its brightness."""
+def write_stepped_game(
+    path: Path, *, seconds=12, fps=10, width=320, height=180, noise=0
+) -> Path:
+    """A game whose every frame is one grey, a step brighter each second: where a frame
+    of an export came from can be read from its mean brightness. ``noise`` (a grey
+    amplitude) makes the file large (noise does not compress), for multi-chunk uploads."""
+    rng = np.random.default_rng(7)
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "ultrafast", "g": str(fps)}
         for index in range(seconds * fps):
-            image = np.full((height, width, 3), level_at(index / fps), dtype=np.uint8)
+            image = np.full((height, width, 3), level_at(index / fps), dtype=np.int16)
+            if noise:
+                image += rng.integers(-noise, noise + 1, size=(height, width, 1), dtype=np.int16)
+            image = np.clip(image, 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())

@@ -35,7 +35,10 @@ let selectedTime = null; // the selected keyframe's time
 
 const fps = () => (current && current.fps > 0 ? current.fps : 30);
 const duration = () => (current ? current.duration : 0);
-const trimRange = () => (current.trim ? current.trim : { start: 0, end: duration() });
+// Where the clip's edits may lie: the whole uploaded clip, or a play's range of a game
+// (times are the game's then; the API keeps every edit inside).
+const bounds = () => (current && current.range ? current.range : { start: 0, end: duration() });
+const trimRange = () => (current.trim ? current.trim : bounds());
 
 // --- saving: each edited clip is PATCHed --------------------------------------------------
 
@@ -91,6 +94,7 @@ const player = createPlayer({
   ready: () => current !== null,
   fps,
   duration,
+  bounds,
   range: trimRange,
   rateAt: (t) => edits.speedAt(t),
   onTime: (t) => {
@@ -101,7 +105,7 @@ const player = createPlayer({
 
 const edits = createEdits({
   clip: () => current,
-  duration,
+  bounds,
   trimRange,
   video,
   seek: (t) => player.seek(t),
@@ -134,7 +138,7 @@ function keyframeIndexAt(t) {
 
 /** Create or update the keyframe at the playhead with `rect` (source pixels). */
 function commitKeyframe(rect) {
-  const t = round(clamp(video.currentTime, 0, duration()), 4);
+  const t = round(clamp(video.currentTime, bounds().start, bounds().end), 4);
   const keyframe = {
     time: t,
     x: round(rect.x, 2),
@@ -220,7 +224,8 @@ function selectClip(clip) {
   crop.layout();
   video.src = clip.url;
   video.playbackRate = 1;
-  scrubber.max = String(clip.duration);
+  scrubber.min = String(bounds().start);
+  scrubber.max = String(bounds().end);
   edits.render();
   renderKeyframes();
   const start = trimRange().start;

@@ -1,11 +1,13 @@
-// The games page: a chunked, resumable upload of a whole game (games/chunked.py).
+// The games page: a chunked, resumable upload of a whole game (games/chunked.py), and
+// the plays of every game, filtered and sorted, to make a reel from.
 //
 // The upload's id is remembered in localStorage under the file's name, size and date,
 // so picking the same file again after a pause, a lost connection or a closed tab asks
 // the server which chunks it has and sends only the others.
 
 import { api, ApiError, csrfToken } from "/static/js/api.js";
-import { $ } from "/static/js/util.js";
+import { formatTime } from "/static/js/player.js";
+import { $, el } from "/static/js/util.js";
 
 const RETRY_DELAYS_MS = [1000, 2000, 5000, 10000];
 const memoryKey = (file) => `reeleditor:game-upload:${file.name}:${file.size}:${file.lastModified}`;
@@ -147,3 +149,67 @@ $("game-upload-cancel").addEventListener("click", async () => {
   $("game-upload-progress").hidden = true;
   show("");
 });
+
+// --- plays across games, and a reel made from the selected ones ---------------------------
+
+const selected = []; // play ids in the order they were ticked: the reel's order
+
+async function findPlays() {
+  const query = new URLSearchParams({ sort: $("filter-sort").value });
+  if ($("filter-tag").value.trim()) query.set("tag", $("filter-tag").value.trim());
+  if ($("filter-rating").value) query.set("min_rating", $("filter-rating").value);
+  const { plays } = await api.get(`/api/plays?${query}`);
+  $("plays-found").replaceChildren(...plays.map(foundPlay));
+  if (!plays.length) $("plays-found").append(el("li", { class: "muted small", text: "No plays match." }));
+}
+
+function foundPlay(play) {
+  const box = el("input", {
+    type: "checkbox",
+    "data-testid": "play-select",
+    "aria-label": `Use ${play.name || "this play"} in the reel`,
+    checked: selected.includes(play.id),
+    onchange: (e) => {
+      const at = selected.indexOf(play.id);
+      if (e.target.checked && at < 0) selected.push(play.id);
+      if (!e.target.checked && at >= 0) selected.splice(at, 1);
+    },
+  });
+  const rating = play.rating ? ` · ${"★".repeat(play.rating)}` : "";
+  const tags = play.tags.length ? ` · ${play.tags.join(", ")}` : "";
+  return el(
+    "li",
+    { class: "play-item", "data-testid": "found-play", "data-play-id": String(play.id) },
+    el("label", {}, box, ` ${play.name || "Play"} — ${play.game_name}, ` +
+      `${formatTime(play.start)}–${formatTime(play.end)}${rating}${tags}`),
+    el("a", { href: `/games/${play.game_id}/`, text: "Open game" }),
+  );
+}
+
+for (const id of ["filter-tag", "filter-rating", "filter-sort"]) {
+  $(id).addEventListener("change", () => findPlays().catch(() => {}));
+}
+
+$("reel-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("reel-error");
+  error.hidden = true;
+  if (!selected.length) {
+    error.textContent = "Tick the plays the reel should hold, in the order they should play.";
+    error.hidden = false;
+    return;
+  }
+  try {
+    const project = await api.post("/api/projects", {
+      name: $("reel-name").value,
+      aspect_ratio: $("reel-aspect").value,
+      play_ids: selected,
+    });
+    window.location.href = `/projects/${project.id}/`;
+  } catch (err) {
+    error.textContent = err.error || String(err);
+    error.hidden = false;
+  }
+});
+
+findPlays().catch(() => {});

@@ -49,6 +49,8 @@ const MOVES = {
  * @param {object} options
  *   video, playButton, backButton, forwardButton, scrubber (input type=range), timecode
  *   fps(), duration(): of what plays now (seconds)
+ *   bounds(): {start, end}: where the playhead may go (default: the whole video; a
+ *     play's range of a game in framing)
  *   ready(): whether there is something to play (default: always)
  *   range(): {start, end}: playing starts at start (again once at the end), stops at end
  *     (default: the whole video)
@@ -59,7 +61,8 @@ const MOVES = {
 export function createPlayer(options) {
   const { video, playButton, scrubber, timecode, fps, duration } = options;
   const ready = options.ready || (() => true);
-  const range = options.range || (() => ({ start: 0, end: duration() }));
+  const bounds = options.bounds || (() => ({ start: 0, end: duration() }));
+  const range = options.range || bounds;
   const rateAt = options.rateAt || (() => 1);
   const onTime = options.onTime || (() => {});
   const pageKeys = options.keys || {};
@@ -72,7 +75,7 @@ export function createPlayer(options) {
   /** Bring the timecode, the scrub bar and the page's views to time t. */
   function refresh(t = now()) {
     if (!ready()) return;
-    timecode.textContent = `${formatTime(t)} / ${formatTime(duration())}`;
+    timecode.textContent = `${formatTime(t)} / ${formatTime(bounds().end)}`;
     if (!scrubbing) scrubber.value = String(t);
     onTime(t);
   }
@@ -134,10 +137,10 @@ export function createPlayer(options) {
       }
     },
 
-    /** Go to time t (clamped to the video). */
+    /** Go to time t (clamped to the bounds: the video, or a play's range of a game). */
     seek(t) {
       if (!ready()) return;
-      const target = clamp(t, 0, duration());
+      const target = clamp(t, bounds().start, bounds().end);
       video.currentTime = target;
       refresh(target);
     },

@@ -2,6 +2,7 @@
 // delete after a confirmation) and uploads (the button, or a file dropped on the stage).
 
 import { api, upload } from "/static/js/api.js";
+import { formatTime } from "/static/js/player.js";
 import { $, el } from "/static/js/util.js";
 
 function clipSummary(clip) {
@@ -40,7 +41,9 @@ export function createClips({ projectId, clips: initial, current, select, autosa
 
   function clipItem(clip, index) {
     const isCurrent = current() && clip.id === current().id;
-    const meta = `${clip.width}×${clip.height} · ${Math.round(clip.fps)} fps · ${clip.duration.toFixed(1)} s`;
+    const length = clip.range ? clip.range.end - clip.range.start : clip.duration;
+    const from = clip.range ? ` · play of a game at ${formatTime(clip.range.start)}` : "";
+    const meta = `${clip.width}×${clip.height} · ${Math.round(clip.fps)} fps · ${length.toFixed(1)} s${from}`;
     return el(
       "li",
       {

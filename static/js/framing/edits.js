@@ -9,28 +9,31 @@ const SEGMENT_LENGTH = 1;
 
 /**
  * @param {object} options
- *   clip(): the clip being edited; duration(); trimRange(): {start, end} of it
+ *   clip(): the clip being edited; bounds(): {start, end} where its edits may lie (the
+ *   clip, or its play's range of a game); trimRange(): {start, end} of its trim
  *   video; seek(t); edited(): save the clip
  *   trimStart, trimEnd (range inputs), segmentList, segmentNote, segmentAdd, deco
  */
 export function createEdits(options) {
-  const { clip, duration, trimRange, video, seek, edited } = options;
+  const { clip, bounds, trimRange, video, seek, edited } = options;
   const { trimStart, trimEnd, segmentList, segmentNote, deco } = options;
 
   // --- the decorations under the scrub bar: trim, segments, keyframes -----------------
 
   function renderDeco() {
     const current = clip();
-    const d = duration() || 1;
-    const pct = (t) => `${(clamp(t / d, 0, 1) * 100).toFixed(3)}%`;
+    const b = bounds();
+    const d = b.end - b.start || 1;
+    const share = (t) => `${(clamp(t / d, 0, 1) * 100).toFixed(3)}%`; // a length
+    const pct = (t) => share(t - b.start); // a position
     const { start, end } = trimRange();
     deco.replaceChildren(
-      el("span", { class: "deco-keep", style: `left:${pct(start)};width:${pct(end - start)}` }),
+      el("span", { class: "deco-keep", style: `left:${pct(start)};width:${share(end - start)}` }),
       el("span", { class: "deco-out", style: `left:0;width:${pct(start)}` }),
       el("span", { class: "deco-out", style: `left:${pct(end)};right:0` }),
       ...current.segments
         .filter((s) => s.speed !== 1)
-        .map((s) => el("span", { class: "deco-seg", style: `left:${pct(s.start)};width:${pct(s.end - s.start)}` })),
+        .map((s) => el("span", { class: "deco-seg", style: `left:${pct(s.start)};width:${share(s.end - s.start)}` })),
       ...current.crop_keyframes.map((k) => el("span", { class: "deco-kf", style: `left:${pct(k.time)}` })),
     );
   }
@@ -39,7 +42,10 @@ export function createEdits(options) {
 
   function renderTrim() {
     const { start, end } = trimRange();
-    for (const input of [trimStart, trimEnd]) input.max = String(duration());
+    for (const input of [trimStart, trimEnd]) {
+      input.min = String(bounds().start);
+      input.max = String(bounds().end);
+    }
     trimStart.value = String(start);
     trimEnd.value = String(end);
     $("trim-start-value").textContent = `${start.toFixed(2)} s`;
@@ -47,12 +53,12 @@ export function createEdits(options) {
   }
 
   function onTrimInput(which) {
-    const d = duration();
+    const b = bounds();
     let start = Number(trimStart.value);
     let end = Number(trimEnd.value);
-    if (which === "start") start = clamp(start, 0, Math.max(0, end - MIN_TRIM));
-    else end = clamp(end, Math.min(d, start + MIN_TRIM), d);
-    const untrimmed = start <= 0.0005 && end >= d - 0.0005;
+    if (which === "start") start = clamp(start, b.start, Math.max(b.start, end - MIN_TRIM));
+    else end = clamp(end, Math.min(b.end, start + MIN_TRIM), b.end);
+    const untrimmed = start <= b.start + 0.0005 && end >= b.end - 0.0005;
     clip().trim = untrimmed ? null : { start: round(start, 4), end: round(end, 4) };
     renderTrim();
     renderDeco();
@@ -77,7 +83,7 @@ export function createEdits(options) {
       return;
     }
     const next = current.segments.filter((s) => s.start > t).map((s) => s.start);
-    const end = round(Math.min(t + SEGMENT_LENGTH, duration(), ...next), 3);
+    const end = round(Math.min(t + SEGMENT_LENGTH, bounds().end, ...next), 3);
     if (end - t < 0.05) {
       segmentNote.textContent = "No room for a segment here: move the playhead.";
       return;
@@ -94,7 +100,7 @@ export function createEdits(options) {
     const before = { ...segment };
     segment[key] = value;
     const candidate = [...clip().segments].sort((a, b) => a.start - b.start);
-    if (segment.end <= segment.start || segment.start < 0 || segment.end > duration() + 1e-3 || overlaps(candidate)) {
+    if (segment.end <= segment.start || segment.start < bounds().start - 1e-3 || segment.end > bounds().end + 1e-3 || overlaps(candidate)) {
       Object.assign(segment, before);
       segmentNote.textContent = "Segments must end after they start and must not overlap.";
     } else {
@@ -112,8 +118,8 @@ export function createEdits(options) {
         type: "number",
         class: "seg-time",
         "data-testid": `segment-${key}`,
-        min: "0",
-        max: String(duration()),
+        min: String(bounds().start),
+        max: String(bounds().end),
         step: "0.01",
         value: segment[key].toFixed(2),
         "aria-label": label,
