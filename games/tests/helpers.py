@@ -71,9 +71,7 @@ def level_at(t: float) -> int:
     return 20 + 18 * int(t)
 
 
-def write_stepped_game(
-    path: Path, *, seconds=12, fps=10, width=320, height=180, noise=0
-) -> Path:
+def write_stepped_game(path: Path, *, seconds=12, fps=10, width=320, height=180, noise=0) -> Path:
     """A game whose every frame is one grey, a step brighter each second: where a frame
     of an export came from can be read from its mean brightness. ``noise`` (a grey
     amplitude) makes the file large (noise does not compress), for multi-chunk uploads."""
