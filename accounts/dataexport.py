@@ -1,8 +1,10 @@
-"""Export my data: a zip of a user's projects (JSON) and videos, built in the background.
+"""Export my data: a zip of a user's projects, games (JSON) and videos, built in the background.
 
 The zip holds ``projects.json`` (every project with its clips, edits, highlight regions
-and videos, from the user's database brought up to date with the store) and the files: each
-clip's source, each working and final video, under ``projects/<id>-<name>/``. It is
+and videos, and every game with its plays, from the user's database brought up to date
+with the store) and the files: each uploaded clip's source, each working and final
+video, under ``projects/<id>-<name>/``, and each game's video once, under ``games/``
+(a clip made from a play names that file instead of a copy). It is
 built where exports run (a Celery worker with ``REDIS_URL``, else a thread of this
 process), stored under the user's media prefix (so deleting the account removes it),
 and downloadable once, by its owner, within ``DATA_EXPORT_EXPIRY_SECONDS``.
@@ -133,9 +135,10 @@ def build(export_id: str) -> None:
 def _read_projects(user_id: int) -> tuple[dict, list[tuple[str, str]]]:
     """The manifest (``projects.json``) and the files to copy, as (storage name, path in
     the zip), from the user's database once it is up to date with the store."""
+    from games.models import Game
     from projects.models import Project
 
-    projects, files = [], []
+    projects, games, files = [], [], []
     with bound_to_user(user_id):
         try:
             sync.ensure_fresh(user_id)
@@ -147,7 +150,12 @@ def _read_projects(user_id: int) -> tuple[dict, list[tuple[str, str]]]:
             entry, project_files = _project_entry(project)
             projects.append(entry)
             files.extend(project_files)
-    return {"exported_at": timezone.now().isoformat(), "projects": projects}, files
+        for game in Game.objects.prefetch_related("plays"):
+            entry, game_files = _game_entry(game)
+            games.append(entry)
+            files.extend(game_files)
+    manifest = {"exported_at": timezone.now().isoformat(), "projects": projects, "games": games}
+    return manifest, files
 
 
 def _project_entry(project) -> tuple[dict, list[tuple[str, str]]]:
@@ -156,9 +164,12 @@ def _project_entry(project) -> tuple[dict, list[tuple[str, str]]]:
     entry["clips"], entry["working_videos"], entry["final_videos"] = [], [], []
     files = []
     for clip in project.clips.all():
-        path = f"{folder}/clips/{clip.position:02d}-{clip.id}-{_slug(clip.name)}.mp4"
+        if clip.owns_file:
+            path = f"{folder}/clips/{clip.position:02d}-{clip.id}-{_slug(clip.name)}.mp4"
+            files.append((clip.file, path))
+        else:  # a play's range of a game: the game's file, copied once under games/
+            path = _game_path(clip.game)
         entry["clips"].append({**_without_url(clip.to_dict()), "file": path})
-        files.append((clip.file, path))
     for key, videos, kind in (
         ("working_videos", project.working_videos.all(), "working"),
         ("final_videos", project.final_videos.all(), "final"),
@@ -169,6 +180,22 @@ def _project_entry(project) -> tuple[dict, list[tuple[str, str]]]:
             files.append((video.file, path))
     entry["highlight_regions"] = [region.to_dict() for region in project.highlight_regions.all()]
     return entry, files
+
+
+def _game_path(game) -> str:
+    extension = game.file.rsplit(".", 1)[-1]
+    return f"games/{game.id}-{_slug(game.name)}.{extension}"
+
+
+def _game_entry(game) -> tuple[dict, list[tuple[str, str]]]:
+    entry = {
+        key: value
+        for key, value in game.to_dict().items()
+        if key not in ("url", "poster_url", "filmstrip", "media_job_id")
+    }
+    entry["file"] = _game_path(game)
+    entry["plays"] = [play.to_dict() for play in game.plays.all()]
+    return entry, [(game.file, entry["file"])]
 
 
 def _without_url(data: dict) -> dict:
