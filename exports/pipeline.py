@@ -242,7 +242,11 @@ class _Render:
         self.progress = progress or (lambda done, total, phase: None)
         self.should_cancel = should_cancel or (lambda: False)
         self.width, self.height = spec.output_width, spec.output_height
-        self.with_audio = any(clip.has_audio for clip in spec.clips)
+        self.with_audio = (
+            spec.with_audio
+            if spec.with_audio is not None
+            else any(clip.has_audio for clip in spec.clips)
+        )
         self.line = stages.Stages()
         self.decoded = _make_queue()
         self.encoded = _make_queue()

@@ -38,6 +38,9 @@ class FramingSpec:
     crf: int = 20
     upscaler: object | None = None  # an exports.upscale.Upscaler, or None for Lanczos
     max_seconds: float | None = None  # render only the first N output seconds (mock mode)
+    # Whether the output has a soundtrack (silence where a clip has none). None: when any
+    # clip has sound. A segment of one clip (exports/segments.py) is told the export's.
+    with_audio: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from reeleditor import logs, observability
 from syncstore import leases, sync
 
 from . import progress
-from .errors import RenderCancelled, RenderError
+from .errors import RenderCancelled, RenderError, failure
 from .finalize import FinalizeError, finalize
 from .models import ExportJob
 from .render import ClipSpec, FramingSpec, RegionSpec, RenderResult
@@ -142,17 +142,52 @@ def _render_or_reuse(job, attempt, tmp: Path, reporter):
 
 def _render_framing(job, tmp, output, reporter, should_cancel):
     from .pipeline import render_framing
+    from .segments import render_by_segments
 
     params = job.params
     with ExitStack() as stack:
-        # Plays of one game share its file: fetch it once, however many clips use it.
         paths = {}
-        for clip in params["clips"]:
-            if clip["file"] not in paths:
-                paths[clip["file"]] = stack.enter_context(_local_copy(clip["file"], tmp))
-        clips = [_clip_spec(clip, paths[clip["file"]]) for clip in params["clips"]]
-        spec = _framing_spec(params, clips, stack)
-        return render_framing(spec, output, progress=reporter, should_cancel=should_cancel)
+
+        def fetch(name: str) -> str:
+            # Once per file: plays of one game share it. Only when a clip is rendered: a
+            # reused segment needs no copy of a game that may be gigabytes on S3.
+            if name not in paths:
+                paths[name] = stack.enter_context(_local_copy(name, tmp))
+            return paths[name]
+
+        names = [clip["file"] for clip in params["clips"]]
+        if settings.EXPORT_MODE == "mock":  # a quick cut of the start, in one piece
+            clips = [_clip_spec(clip, fetch(clip["file"])) for clip in params["clips"]]
+            spec = _framing_spec(params, clips, stack)
+            return render_framing(spec, output, progress=reporter, should_cancel=should_cancel)
+        spec = _framing_spec(params, [_clip_spec(clip, "") for clip in params["clips"]], stack)
+        result, rendered = render_by_segments(
+            spec,
+            output,
+            cache=segment_cache(),
+            # Names never change content; the size also tells a file replaced in place.
+            source_ids=[f"{name}:{_size_of(name)}" for name in names],
+            fetch=lambda index: fetch(names[index]),
+            progress=reporter,
+            should_cancel=should_cancel,
+        )
+        logger.info("export %s: %d of %d segments rendered now, the others reused",
+                    job.id, rendered, len(names))  # fmt: skip
+        return result
+
+
+def _size_of(name: str) -> int:
+    try:
+        return default_storage.size(name)
+    except (FileNotFoundError, OSError):
+        raise failure("source_missing") from None
+
+
+def segment_cache():
+    from .segments import SegmentCache
+
+    folder = settings.EXPORT_SEGMENT_CACHE_DIR or Path(settings.REELEDITOR_DATA_DIR) / "segments"
+    return SegmentCache(folder, settings.EXPORT_SEGMENT_CACHE_BYTES)
 
 
 def _framing_spec(params, clips, stack) -> FramingSpec:

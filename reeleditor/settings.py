@@ -385,6 +385,11 @@ if EXPORT_MODE not in ("real", "mock"):
     raise ImproperlyConfigured(f"EXPORT_MODE must be real or mock, got {EXPORT_MODE!r}")
 UPSCALE_MODEL_PATH = env("UPSCALE_MODEL_PATH", "")
 EXPORT_PRESET = env("EXPORT_PRESET", "veryfast")  # libx264 preset of real exports
+# Framing exports render one segment per clip and reuse unchanged ones (exports/
+# segments.py) from this machine's cache: a folder (default <data dir>/segments) kept
+# under this many bytes, least recently used out first.
+EXPORT_SEGMENT_CACHE_DIR = env("EXPORT_SEGMENT_CACHE_DIR", "") or None
+EXPORT_SEGMENT_CACHE_BYTES = envint("EXPORT_SEGMENT_CACHE_BYTES", 4 * 1024**3)
 EXPORT_WORKERS = envint("EXPORT_WORKERS", 1)  # in-process pool size (embedded default)
 # A processing job whose heartbeat is older than this lost its worker.
 EXPORT_STALE_AFTER = envint("EXPORT_STALE_AFTER", 120)
