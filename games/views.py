@@ -16,7 +16,11 @@ def index(request):
     return render(
         request,
         "games/index.html",
-        {"games": Game.objects.all(), "aspect_ratios": Project.AspectRatio.choices},
+        {
+            "games": Game.objects.all(),
+            "projects": Project.objects.all(),
+            "aspect_ratios": Project.AspectRatio.choices,
+        },
     )
 
 

@@ -255,6 +255,43 @@ video.addEventListener("timeupdate", movePlayhead);
 video.addEventListener("ended", pause);
 $("play-add").addEventListener("click", addPlay);
 
+// --- the game's details, and deleting it -------------------------------------------------
+
+$("game-details").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const saved = await api.patch(`/api/games/${game.id}`, {
+      name: $("detail-name").value,
+      played_on: $("detail-date").value || null,
+      opponent: $("detail-opponent").value,
+    });
+    document.querySelector("[data-testid=game-title]").textContent = saved.name;
+    $("detail-note").textContent = "Saved.";
+  } catch (err) {
+    $("detail-note").textContent = err.error || String(err);
+  }
+});
+
+$("game-delete").addEventListener("click", async () => {
+  const url = `/api/games/${game.id}`;
+  try {
+    await api.del(url);
+  } catch (err) {
+    // A game with plays goes only when asked again: the answer says how many.
+    if (err.code !== "game_has_plays" || !window.confirm(`${err.error} Delete it anyway?`)) {
+      $("detail-note").textContent = err.code === "game_has_plays" ? "" : err.error;
+      return;
+    }
+    try {
+      await api.del(`${url}?with_plays=1`);
+    } catch (again) {
+      $("detail-note").textContent = again.error || String(again);
+      return;
+    }
+  }
+  window.location.href = "/games/";
+});
+
 showState();
 renderFilmstrip();
 renderPlays();

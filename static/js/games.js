@@ -186,6 +186,12 @@ function foundPlay(play) {
   );
 }
 
+// A new reel needs a name and a shape; adding to an existing project needs neither.
+$("reel-target").addEventListener("change", () => {
+  const adding = Boolean($("reel-target").value);
+  $("reel-name").disabled = $("reel-aspect").disabled = adding;
+});
+
 for (const id of ["filter-tag", "filter-rating", "filter-sort"]) {
   $(id).addEventListener("change", () => findPlays().catch(() => {}));
 }
@@ -200,6 +206,12 @@ $("reel-form").addEventListener("submit", async (event) => {
     return;
   }
   try {
+    const target = $("reel-target").value;
+    if (target) {
+      await api.post(`/api/projects/${target}/clips/from-plays`, { play_ids: selected });
+      window.location.href = `/projects/${target}/`;
+      return;
+    }
     const project = await api.post("/api/projects", {
       name: $("reel-name").value,
       aspect_ratio: $("reel-aspect").value,
