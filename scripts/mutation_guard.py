@@ -127,16 +127,16 @@ MUTATIONS = (
         promise="an export job is marked complete before its video is finalized",
         path="exports/runner.py",
         old="""\
-            with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
+    with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
 """,
         new="""\
-            # MUTATION: "complete" is written and announced first, then the video finalized
-            # (with no heartbeat: its first beat would stop a job no longer processing).
-            _finish(
-                job, attempt, Status.COMPLETE, phase="complete", message="Export complete",
-                percent=100,
-            )
-            with ExitStack():
+    # MUTATION: "complete" is written and announced first, then the video finalized
+    # (with no heartbeat: its first beat would stop a job no longer processing).
+    _finish(
+        job, attempt, Status.COMPLETE, phase="complete", message="Export complete",
+        percent=100,
+    )
+    with ExitStack():
 """,
         # The outage test first: it fails on the order itself ("complete" while the
         # commit fails), the end-to-end one may only trip over the missing video id.
@@ -281,6 +281,21 @@ MUTATIONS = (
 """,
         tests=(
             "syncstore/tests/test_request_path.py::test_a_holder_that_goes_on_after_a_commit_still_holds_the_lease",
+        ),
+    ),
+    Mutation(
+        name="play-clip-drops-the-game",
+        promise="deleting a clip made from a play deletes the game's video it names",
+        path="projects/api.py",
+        old="""\
+            if clip.owns_file:  # a game's clip leaves the game's video alone
+                media.delete_after_commit([clip.file], using=alias)
+""",
+        new="""\
+            media.delete_after_commit([clip.file], using=alias)  # MUTATION: any clip's file
+""",
+        tests=(
+            "games/tests/test_reels_from_plays.py::test_a_game_its_clips_use_cannot_be_deleted_and_keeps_its_file",
         ),
     ),
 )

@@ -144,7 +144,11 @@ def test_another_users_plays_cannot_be_added(alice_client, bob_client, game):
     assert bob_client.get("/api/projects").json()["projects"] == []
 
 
-def test_a_game_its_clips_use_cannot_be_deleted_and_keeps_its_file(alice_client, alice, game):
+def test_a_game_its_clips_use_cannot_be_deleted_and_keeps_its_file(
+    alice_client, alice, game, settings
+):
+    # Dropped media go as soon as no retained version names them: at once, with one kept.
+    settings.SNAPSHOT_RETENTION = 1
     play = mark(alice_client, game, 1.0, 2.0)
     project = reel(alice_client, [play["id"]])
 
