@@ -34,7 +34,7 @@ test: install-dev
 POSTGRES_TEST_URL ?= $(if $(TEST_POSTGRES_URL),$(TEST_POSTGRES_URL),postgres://postgres@127.0.0.1:5432/reeleditor)
 test-postgres: install-dev
 	DATABASE_URL=$(POSTGRES_TEST_URL) $(VENV)/bin/pytest -q -m "not browser and not fault and not cluster" \
-		accounts syncstore projects games reeleditor exports/tests/test_export_api.py \
+		accounts syncstore projects games sharing reeleditor exports/tests/test_export_api.py \
 		exports/tests/test_job_transitions.py exports/tests/test_admin.py \
 		exports/tests/test_export_outcomes.py exports/tests/test_worker_start.py
 

@@ -87,6 +87,7 @@ def _record_final_video(job, project, output_name, result) -> int:
     video = FinalVideo.objects.create(
         project=project,
         working_video=WorkingVideo.objects.filter(pk=working_id).first(),
+        poster=job.result.get("poster_name", ""),
         **_video_fields(job, output_name, result),
     )
     return video.id

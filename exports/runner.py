@@ -18,6 +18,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import av
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -132,12 +133,32 @@ def _render_or_reuse(job, attempt, tmp: Path, reporter):
         media.save(name, File(handle, name=output.name))
     render = {**result.__dict__, "path": ""}
     result_field = {**job.result, "output_name": name, "render": render}
+    if job.kind == ExportJob.Kind.OVERLAY:  # the final video's poster, for its share page
+        result_field["poster_name"] = _store_poster(job, output, tmp)
     if not attempt.update(result=result_field):
-        # Nothing points at the file: a newer attempt renders (or has rendered) its own.
+        # Nothing points at the files: a newer attempt renders (or has rendered) its own.
         media.delete(name)
+        if result_field.get("poster_name"):
+            media.delete(result_field["poster_name"])
         raise progress.AttemptLost(repr(attempt))
     job.result = result_field
     return name, result
+
+
+def _store_poster(job, video: Path, tmp: Path) -> str:
+    """A still of the final video in media storage; "" if none could be made (the video
+    is what matters: a share page then has no picture)."""
+    from .posters import write_poster
+
+    try:
+        still = write_poster(video, tmp / "poster.jpg")
+    except (av.FFmpegError, OSError) as exc:
+        logger.warning("export %s: no poster (%s)", job.id, exc)
+        return ""
+    name = media.new_name(job.user_id, "thumbs", "jpg")
+    with open(still, "rb") as handle:
+        media.save(name, File(handle, name=still.name))
+    return name
 
 
 def _render_framing(job, tmp, output, reporter, should_cancel):

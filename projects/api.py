@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from reeleditor.jsonapi import ApiError, api_view, json_body
+from sharing import links
 from syncstore.binding import current_binding
 from syncstore.middleware import stores_files_first, take_write_lease
 
@@ -160,10 +161,14 @@ def _reorder_clips(project, order) -> None:
 
 def _delete_project(project) -> JsonResponse:
     alias = current_binding().alias
+    # Its final videos' share links stop working now (central database).
+    links.revoke_for_videos(
+        current_binding().user_id, project.final_videos.values_list("id", flat=True)
+    )
     with transaction.atomic(using=alias):
         names = [clip.file for clip in project.clips.all() if clip.owns_file]
         names += [v.file for v in project.working_videos.all()]
-        names += [v.file for v in project.final_videos.all()]
+        names += [name for v in project.final_videos.all() for name in (v.file, v.poster) if name]
         project.delete()
         media.delete_after_commit(names, using=alias)
     return HttpResponse(status=204)

@@ -234,6 +234,8 @@ class FinalVideo(RenderedVideo):
     working_video = models.ForeignKey(
         WorkingVideo, null=True, blank=True, on_delete=models.SET_NULL, related_name="final_videos"
     )
+    # A still made at export (exports/posters.py): the picture of its share page.
+    poster = models.CharField(max_length=300, blank=True)
 
 
 class HighlightRegion(models.Model):

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "projects",
     "games",
     "exports",
+    "sharing",
 ]
 
 MIDDLEWARE = [
@@ -340,6 +341,10 @@ GAME_FILMSTRIP_TILES = envint("GAME_FILMSTRIP_TILES", 100)
 # How long a game's media job waits for the upload's commit to reach the store.
 GAME_MEDIA_WAIT_SECONDS = envint("GAME_MEDIA_WAIT_SECONDS", 30)
 MAX_PLAYS_PER_GAME = envint("MAX_PLAYS_PER_GAME", 500)
+# Share links of final videos (sharing/): how many per video, and requests per minute
+# one address may make to the public share routes (0: no limit).
+MAX_SHARE_LINKS_PER_VIDEO = envint("MAX_SHARE_LINKS_PER_VIDEO", 20)
+SHARE_RATE_LIMIT_PER_MINUTE = envint("SHARE_RATE_LIMIT_PER_MINUTE", 120)
 MAX_TAGS_PER_PLAY = envint("MAX_TAGS_PER_PLAY", 20)
 
 # --- Sync store (snapshots of the per-user databases) --------------------------------

@@ -6,6 +6,7 @@ from accounts import signin, signup
 from games.urls import api_urlpatterns as games_api
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
+from sharing.urls import api_urlpatterns as sharing_api
 
 from . import csp, health, observability
 from .jsonapi import install_error_handlers
@@ -15,6 +16,8 @@ urlpatterns = [
     path("", include("games.urls")),
     path("api/", include(projects_api)),
     path("api/", include(games_api)),
+    path("api/", include(sharing_api)),
+    path("", include("sharing.urls")),
     path("api/", include("syncstore.urls")),
     path("api/", include("exports.urls")),
     path("media/<path:name>", media_file, name="media"),

@@ -245,6 +245,21 @@ async def test_an_overlay_export_makes_a_final_video_for_the_gallery(
     assert listed["has_final_video"] is True
     download = await asyncio.to_thread(client.get, gallery["final_videos"][0]["url"])
     assert download.status_code == 200
+    # A still of it was made at export: the poster of its share page, a JPEG.
+    poster = await asyncio.to_thread(_final_poster, alice)
+    assert poster.startswith(b"\xff\xd8\xff") and len(poster) > 1000
+
+
+def _final_poster(user) -> bytes:
+    from django.core.files.storage import default_storage
+
+    from projects.models import FinalVideo
+    from syncstore.binding import bound_to_user
+
+    with bound_to_user(user.pk):
+        name = FinalVideo.objects.get().poster
+    with default_storage.open(name, "rb") as handle:
+        return handle.read()
 
 
 async def test_a_second_export_supersedes_the_first(fast, local_store, django_user_model):

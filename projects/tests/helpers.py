@@ -112,13 +112,14 @@ def add_working_video(user, project_id, *, file=None, width=1080, height=1920, d
         return video
 
 
-def add_final_video(user, project_id, *, file=None):
+def add_final_video(user, project_id, *, file=None, poster=""):
     with in_user_db(user):
         project = Project.objects.get(pk=project_id)
         return FinalVideo.objects.create(
             project=project,
             working_video=project.working_video,
             file=file or store_media(user, "final"),
+            poster=poster,
             width=1080,
             height=1920,
             duration=2.0,

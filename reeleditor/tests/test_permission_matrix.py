@@ -20,8 +20,11 @@ from exports.routing import websocket_urlpatterns
 from exports.tests.helpers import export_socket
 from games import chunked
 from games.models import Game, Play
+from projects.models import FinalVideo
 from projects.tests.helpers import client_for, in_user_db, store_media
 from projects.tests.test_isolation import CROP, alices  # noqa: F401 (a fixture)
+from sharing import links
+from sharing.models import ShareLink
 
 ROLES = ("anonymous", "owner", "other", "staff")
 
@@ -102,6 +105,14 @@ ROUTES = {
         "PATCH", "/api/games/{game}/plays/{play}", owned_api(), body={"rating": 3}
     ),
     "api/plays": Case("GET", "/api/plays", api()),
+    "api/projects/<int:project_id>/final-videos/<int:video_id>/share-links": Case(
+        "GET", "/api/projects/{project}/final-videos/{final}/share-links", owned_api()
+    ),
+    "api/share-links/<int:link_id>": Case("DELETE", "/api/share-links/{link}", owned_api()),
+    # Public: anyone with the token; an unknown token is the same 404 for everyone.
+    "s/<str:token>/": Case("GET", "/s/{token}/", public()),
+    "s/<str:token>/video.mp4": Case("GET", "/s/{token}/video.mp4", public()),
+    "s/<str:token>/poster.jpg": Case("GET", "/s/{token}/poster.jpg", public(404)),
     "api/sync/status": Case("GET", "/api/sync/status", api()),
     "api/sync/retry": Case("POST", "/api/sync/retry", api(), body={}),
     "api/projects/<int:project_id>/exports": Case(
@@ -189,7 +200,16 @@ def world(alices, alice, bob, staff, settings):  # noqa: F811 (alices is the fix
     export = DataExport.objects.create(user=alice, status="ready", file=zip_name, size=22)
     game, play = alices_game(alice)
     upload = chunked.begin(alice.pk, "match.mp4", 3 * 1024 * 1024)
+    final_id = alices_final_video(alice, alices["project"])
+    link = ShareLink.objects.create(
+        token=links.new_token(), user=alice, project_id=alices["project"],
+        final_video_id=final_id, title="Final", file=alices["final_file"], width=1080,
+        height=1920, duration=2.0,
+    )  # fmt: skip
     values = {
+        "final": final_id,
+        "link": link.pk,
+        "token": link.token,
         "game": game,
         "play": play,
         "upload": upload.id,
@@ -202,6 +222,11 @@ def world(alices, alice, bob, staff, settings):  # noqa: F811 (alices is the fix
     clients = {"anonymous": None, "owner": client_for(alice)}
     clients |= {"other": client_for(bob), "staff": client_for(staff)}
     return values, clients
+
+
+def alices_final_video(alice, project_id) -> int:
+    with in_user_db(alice):
+        return FinalVideo.objects.filter(project_id=project_id).values_list("id", flat=True)[0]
 
 
 def alices_game(alice) -> tuple[int, int]:
