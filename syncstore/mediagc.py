@@ -60,3 +60,12 @@ def sweep(user_id: int, oldest_kept: int) -> int:
         tombstone.delete()
         removed += 1
     return removed
+
+
+def keep(user_id: int, names) -> int:
+    """``names`` are referenced again (a version restored): no longer dropped."""
+    names = [name for name in names if name]
+    if not names:
+        return 0
+    removed, _ = MediaTombstone.objects.filter(user_id=user_id, name__in=names).delete()
+    return removed

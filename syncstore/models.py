@@ -148,3 +148,30 @@ class DeletedAccount(models.Model):
 
     def __str__(self):
         return f"deleted user {self.user_id} ({self.username})"
+
+
+class VersionSummary(models.Model):
+    """What one committed version holds, in counts: a cache for the history page.
+
+    Counting opens the version's snapshot (its image and segments, from the store), so
+    the counts of each version are kept here once known (``syncstore/history.py``).
+    ``object_key`` says which object they were read from: a row naming another object
+    (the registry was reset and the number reused) is counted again. Rows of versions
+    retention no longer keeps are removed when the history is listed.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveBigIntegerField()
+    object_key = models.CharField(max_length=300)
+    counts = models.JSONField(default=dict)  # {"projects": 2, "clips": 5, ...}
+    # Set when this version was made by restoring an older one (the history's "restore").
+    restored_from = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "version"], name="one_summary_per_version")
+        ]
+
+    def __str__(self):
+        return f"user {self.user_id} v{self.version} summary"
