@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from projects import presets
 from projects.models import Project
 
 from . import progress, queueing
@@ -58,10 +59,14 @@ def overlay_params(project: Project) -> dict:
     video = project.working_video
     if video is None:
         raise ExportRefused("Export required for overlay mode.", "working_video_required")
+    # The presets as they are now: editing them during the export changes the next one.
+    output = presets.final_output(project, video.width, video.height)
     return {
         "working_video": {"id": video.id, "file": video.file, "width": video.width,
                           "height": video.height, "fps": video.fps},
         "regions": [region.to_dict() for region in project.highlight_regions.all()],
+        "output": {"width": output.width, "height": output.height, "crf": output.crf},
+        "title_card": output.title_card,
     }  # fmt: skip
 
 

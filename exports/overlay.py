@@ -4,7 +4,10 @@
 active at each frame's time (:mod:`exports.highlights`, in place in yuv420p), and
 encodes the result (H.264 yuv420p MP4, faststart) with the working video's audio
 packets copied through untouched. Without regions nothing is re-encoded: the streams
-are remuxed.
+are remuxed. The final video's presets (projects/presets.py) may ask for a smaller size
+(each frame is scaled after drawing) and a title card (:mod:`exports.titlecard`): its
+frames come first and every video frame and audio packet after it moves later by the
+card's length, so the sound stays with its picture and the card itself is silent.
 
 Three threads, two small queues (:mod:`exports.stages`), so decoding, drawing and x264
 overlap and memory does not grow with the video::
@@ -22,7 +25,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from . import media_io, stages
+from . import media_io, stages, titlecard
 from .errors import RenderCancelled, RenderError
 from .highlights import Canvas, RegionPainter
 from .render import CancelCheck, ProgressCallback, RegionSpec, RenderResult
@@ -41,12 +44,15 @@ def render_overlay(
     *,
     preset: str = "veryfast",
     crf: int = 20,
+    size: tuple[int, int] | None = None,
+    title_card: dict | None = None,
     progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
 ) -> RenderResult:
     """Render ``regions`` onto the working video into ``output_path``.
 
-    Same size, frame rate and frame count as the working video; its audio is copied.
+    Same frame rate and frame count as the working video (plus the title card's frames),
+    at ``size`` (default: the working video's); its audio is copied.
     The output appears at ``output_path`` only when complete (written under a temporary
     name and renamed); on error or cancellation nothing is left behind.
     Raises RenderError (codes ``source_missing``, ``source_corrupt``, ``invalid_region``,
@@ -58,8 +64,9 @@ def render_overlay(
     with contextlib.closing(_open_source(working_video_path)) as source:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         with media_io.replaced_when_done(output_path) as tmp_name:
-            if painters:
-                _Render(source, painters, tmp_name, preset, crf, tick).run()
+            render = _Render(source, painters, tmp_name, preset, crf, tick, size, title_card)
+            if painters or title_card or render.scaled:
+                render.run()
             else:
                 _remux(source, tmp_name, tick)
     return media_io.probe_result(output_path)
@@ -135,7 +142,7 @@ def _encode_error(exc: BaseException) -> BaseException:
 class _Render:
     """One render of regions onto the working video (the calling thread's side)."""
 
-    def __init__(self, source, painters, tmp_name, preset, crf, tick):
+    def __init__(self, source, painters, tmp_name, preset, crf, tick, size=None, card=None):
         self.source, self.painters, self.tmp_name = source, painters, tmp_name
         self.preset, self.crf, self.tick = preset, crf, tick
         self.video = source.streams.video[0]
@@ -143,6 +150,13 @@ class _Render:
         self.audio = list(source.streams.audio)
         self.total = media_io.frame_total(self.video)
         self.rate = self.video.average_rate or self.video.guessed_rate or Fraction(30)
+        codec = self.video.codec_context
+        self.size = tuple(size) if size else (codec.width, codec.height)
+        self.scaled = self.size != (codec.width, codec.height)
+        self.card = card
+        # The card lasts a whole number of frames; everything after it starts that late.
+        self.card_frames = round(titlecard.SECONDS * self.rate) if card else 0
+        self.delay = Fraction(self.card_frames) / self.rate  # seconds
         self.line = stages.Stages()
         self.decoded = queue.Queue(QUEUE_FRAMES)
         self.encoded = queue.Queue(QUEUE_FRAMES)
@@ -168,7 +182,7 @@ class _Render:
         video = self.video
         codec = video.codec_context
         video_out = media_io.add_h264(
-            output, rate=self.rate, width=codec.width, height=codec.height,
+            output, rate=self.rate, width=self.size[0], height=self.size[1],
             crf=self.crf, preset=self.preset,
             time_base=video.time_base,  # frames keep their own timestamps
             # A keyframe every two seconds keeps seeking in the gallery player cheap.
@@ -192,14 +206,18 @@ class _Render:
         self.line.put(self.decoded, stages.END)
 
     def _draw_all(self):
+        total = self.total + self.card_frames
+        for index in range(self.card_frames):
+            self.line.put(self.encoded, self._card_frame(index))
+            self.tick(index + 1, total, "overlay")
         done = 0
         for item in self.line.items(self.decoded):
             if isinstance(item, av.Packet):
-                self.line.put(self.encoded, item)
+                self.line.put(self.encoded, self._delayed_packet(item))
                 continue
             self.line.put(self.encoded, self._draw(item, done))
             done += 1
-            self.tick(done, self.total, "overlay")
+            self.tick(self.card_frames + done, total, "overlay")
         _check_complete(done, self.total)
         self.line.put(self.encoded, stages.END)
         self.encoding.join()  # until x264 is flushed
@@ -219,9 +237,37 @@ class _Render:
             # frames: make it own them before drawing.
             frame.make_writable()
             self.canvas.paint(frame, active, t)
+        if self.scaled:
+            frame = self._scaled(frame)
+        if self.delay:
+            frame.pts += round(self.delay / self.video.time_base)
         # Otherwise x264 copies the source's frame types (keyframes and all).
         frame.pict_type = PictureType.NONE
         return frame
+
+    def _scaled(self, frame):
+        width, height = self.size
+        scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
+        scaled.pts, scaled.time_base = frame.pts, frame.time_base
+        return scaled
+
+    def _card_frame(self, index):
+        if index == 0:
+            self.card_image = titlecard.video_frame(self.card, *self.size)
+        # One picture, shown card_frames times: a new frame object per pts for x264.
+        frame = av.VideoFrame.from_ndarray(self.card_image.to_ndarray(), format="yuv420p")
+        for tag in COLOR_TAGS:
+            setattr(frame, tag, getattr(self.card_image, tag))
+        frame.pts = round(Fraction(index) / self.rate / self.video.time_base)
+        frame.time_base = self.video.time_base
+        return frame
+
+    def _delayed_packet(self, packet):
+        if self.delay:
+            shift = round(self.delay / packet.time_base)
+            packet.pts += shift
+            packet.dts += shift
+        return packet
 
     def _encode(self, output, video_out, audio_out):
         """Encode thread: frames to x264, copied audio packets to their streams."""

@@ -13,7 +13,7 @@ from sharing import links
 from syncstore.binding import current_binding
 from syncstore.middleware import stores_files_first, take_write_lease
 
-from . import media
+from . import media, presets
 from .clips import (
     ClipLimitReached,
     PlaysRefused,
@@ -65,6 +65,9 @@ def project_detail_dict(project: Project) -> dict:
     data = project.to_dict()
     data["clips"] = [clip.to_dict() for clip in project.clips.all()]
     data["working_video"] = project.working_video.to_dict() if project.working_video else None
+    data["final_resolution"] = project.final_resolution
+    data["final_quality"] = project.final_quality
+    data["title_card"] = presets.title_card_of(project)
     return data
 
 
@@ -118,8 +121,25 @@ def project(request, project_id):
             project.current_mode = _clean_mode(project, data["current_mode"])
         if "clip_order" in data:
             _reorder_clips(project, data["clip_order"])
+        _apply_presets(project, data)
         project.save()
     return JsonResponse(project_detail_dict(_project(project.pk)))
+
+
+def _apply_presets(project, data) -> None:
+    try:
+        if "final_resolution" in data:
+            project.final_resolution = presets.clean_resolution(data["final_resolution"])
+        if "final_quality" in data:
+            project.final_quality = presets.clean_quality(data["final_quality"])
+        if "title_card" in data:
+            # A partial card updates the saved one: the form may send one field.
+            saved = presets.title_card_of(project)
+            if not isinstance(data["title_card"], dict):
+                raise presets.PresetError("title_card must be an object.", "title_card")
+            project.title_card = presets.clean_title_card({**saved, **data["title_card"]})
+    except presets.PresetError as exc:
+        raise ApiError(exc.message, f"invalid_{exc.field}", field=exc.field) from None
 
 
 def _check_crops_allow_aspect_change(project) -> None:

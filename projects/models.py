@@ -61,6 +61,11 @@ class Project(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)
+    # The final video's presets (projects/presets.py): checked there, not by choices,
+    # so the API can say which field was wrong.
+    final_resolution = models.CharField(max_length=8, default="1080p")
+    final_quality = models.CharField(max_length=10, default="standard")
+    title_card = models.JSONField(default=dict, blank=True)
 
     objects = ProjectQuerySet.as_manager()
 

@@ -9,6 +9,11 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.detail, name="detail"),
     path("projects/<int:project_id>/overlay/", views.overlay, name="overlay"),
     path("projects/<int:project_id>/gallery/", views.gallery, name="gallery"),
+    path(
+        "projects/<int:project_id>/title-card.png",
+        views.title_card_preview,
+        name="title-card-preview",
+    ),
 ]
 
 api_urlpatterns = [

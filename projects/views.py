@@ -2,15 +2,19 @@
 
 from django.contrib import messages
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
+from exports import titlecard
 from syncstore.binding import current_user_id
 
-from . import media
+from . import media, presets
 from .api import project_detail_dict
 from .models import Clip, Project
+
+PREVIEW_LONG_SIDE = 480  # px of the title card's preview image
 
 # Every page's script calls the API with the csrftoken cookie in X-CSRFToken; the
 # decorator makes sure the cookie is there even on a page without a form.
@@ -60,7 +64,7 @@ def _card(project) -> dict:
     return {"project": project, "status": status, "thumbnail": thumbnail}
 
 
-def _page(request, project_id, template):
+def _page(request, project_id, template, **extra):
     """A project page: the server renders the frame, the page's script gets the data
     (the same shape as GET /api/projects/<id>) through json_script."""
     project = get_object_or_404(Project.objects.with_status(), pk=project_id)
@@ -72,6 +76,7 @@ def _page(request, project_id, template):
             "clips": project.clips.all(),
             "final_videos": project.final_videos.all(),
             "data": project_detail_dict(project),
+            **extra,
         },
     )
 
@@ -87,7 +92,7 @@ def detail(request, project_id):
 @require_GET
 def overlay(request, project_id):
     """Overlay mode: highlight regions on the working video, the final export."""
-    return _page(request, project_id, "projects/overlay.html")
+    return _page(request, project_id, "projects/overlay.html", title_card_seconds=titlecard.SECONDS)
 
 
 @ensure_csrf_cookie
@@ -95,6 +100,20 @@ def overlay(request, project_id):
 def gallery(request, project_id):
     """The project's final videos, to watch and download."""
     return _page(request, project_id, "projects/gallery.html")
+
+
+@require_safe
+def title_card_preview(request, project_id):
+    """The saved title card as a PNG, in the shape of the final video, small: what the
+    export will put first (the same drawing, exports/titlecard.py)."""
+    project = get_object_or_404(Project.objects.select_related("working_video"), pk=project_id)
+    video = project.working_video
+    width, height = (video.width, video.height) if video else project.output_size
+    factor = PREVIEW_LONG_SIDE / max(width, height)
+    size = (max(2, round(width * factor)), max(2, round(height * factor)))
+    response = HttpResponse(titlecard.png(presets.title_card_of(project), *size), "image/png")
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @require_safe
