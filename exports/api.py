@@ -65,7 +65,20 @@ def retry(request, job_id):
 
 @api_view("GET")
 def options(request):
-    """What the export dialog can offer: AI upscaling only with a model file."""
+    """What the export dialog can offer: AI upscaling only with a model file.
+
+    ``?project=<id>``: also the time upscaling would add to that project's framing
+    export (``upscale_estimate``; null without a model or clips).
+    """
     from .upscale import availability
 
-    return JsonResponse({"upscale": availability(), "mode": settings.EXPORT_MODE})
+    data = {"upscale": availability(), "mode": settings.EXPORT_MODE}
+    project_id = request.GET.get("project")
+    if project_id is not None:
+        from .upscale_estimate import estimate
+
+        if not project_id.isdigit():
+            raise ApiError("project must be a project id.", "invalid_project")
+        project = get_object_or_404(Project, pk=int(project_id))
+        data["estimate"] = estimate(project) if data["upscale"]["available"] else None
+    return JsonResponse(data)

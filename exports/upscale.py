@@ -45,6 +45,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -341,6 +342,10 @@ class Upscaler:
         self.batch = batch
         # Models that tile internally (or need the whole picture) get whole frames.
         self._tiled = descriptor.tiling != ModelTiling.INTERNAL
+        # What the model has run so far: seconds in forward passes and the input pixels
+        # they took (windows, overlaps included); the runner records them per export.
+        self.seconds = 0.0
+        self.model_pixels = 0
 
     def __repr__(self):
         return (
@@ -382,9 +387,71 @@ class Upscaler:
         import torch
 
         descriptor = self._descriptor
+        began = time.perf_counter()
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device, non_blocking=True)
             x = x.permute(0, 3, 1, 2).to(descriptor.dtype).div_(255).contiguous()
             y = descriptor(x)  # clamped to [0, 1]
             y = y.float().mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
-            return y.cpu().numpy()
+            out = y.cpu().numpy()  # waits for the device: the time below is the model's
+        self.seconds += time.perf_counter() - began
+        self.model_pixels += batch.shape[0] * batch.shape[1] * batch.shape[2]
+        return out
+
+
+def model_pixels_per_frame(height: int, width: int, *, tile: int = 256, overlap: int = 16) -> int:
+    """Input pixels the model runs for one ``height`` x ``width`` frame, tiled as
+    ``Upscaler`` tiles it (the defaults are ``load_upscaler``'s)."""
+    rows, cols = _windows(height, tile, overlap), _windows(width, tile, overlap)
+    return len(rows) * len(cols) * min(tile, height) * min(tile, width)
+
+
+# The windows measured when nothing has been recorded yet: the first small enough to be
+# quick on a CPU for the largest models (RRDBNet x4plus: about 1.6 s); larger ones, up to
+# the tile size exports run, while a pass takes under MEASURE_BUDGET seconds (a small
+# window's fixed costs overstate a small model's time per pixel several times).
+MEASURE_WINDOWS = (64, 128, 256)
+MEASURE_BUDGET = 0.6  # seconds of timed passes a window, at most MEASURE_PASSES of them
+MEASURE_PASSES = 5
+_speed_lock = threading.Lock()
+_speed_cache: dict = {}  # absolute path -> ((mtime_ns, size), seconds per model megapixel)
+
+
+def measured_speed(path: str | None = None) -> float | None:
+    """Seconds per megapixel of model input, measured here on the CPU in float32 (the
+    web process has no GPU to speak of): square windows of ``MEASURE_WINDOWS``, growing
+    while a pass is quick, each set up by one pass and then timed over a few, the
+    fastest kept. Cached by path, mtime and size; None without a usable model."""
+    if path is None:
+        from django.conf import settings
+
+        path = settings.UPSCALE_MODEL_PATH
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    key, version = os.path.abspath(path), (stat.st_mtime_ns, stat.st_size)
+    with _speed_lock:
+        cached = _speed_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        try:
+            upscaler = load_upscaler(path, device="cpu", dtype="float32", batch=1)
+        except UpscalerUnavailable:
+            return None
+        largest = MEASURE_WINDOWS[-1]
+        image = np.random.default_rng(0).integers(0, 256, (1, largest, largest, 3), np.uint8)
+        for side in MEASURE_WINDOWS:
+            window = np.ascontiguousarray(image[:, :side, :side])
+            upscaler._run(window)  # a new shape's first pass sets up (allocations, kernels)
+            passes = []
+            while len(passes) < MEASURE_PASSES and sum(passes) < MEASURE_BUDGET:
+                upscaler.seconds = 0.0
+                upscaler._run(window)
+                passes.append(upscaler.seconds)
+            # The fastest pass: other processes on the CPU only ever add time.
+            speed = min(passes) / (side * side / 1e6)
+            if min(passes) > MEASURE_BUDGET / MEASURE_PASSES:
+                break
+        _speed_cache[key] = (version, speed)
+        return speed

@@ -322,3 +322,7 @@ async def test_an_export_with_ai_upscaling_uses_the_model(
     video = (await asyncio.to_thread(client.get, url)).json()
     assert (video["width"], video["height"]) == (1920, 1080)
     assert video["frame_count"] == 15
+    # What the model took is recorded: later exports' estimates are based on it.
+    speed = (await ExportJob.objects.aget(pk=final["job_id"])).result["upscale_speed"]
+    assert speed["model"] == "compact-x2.pth" and speed["device"] == "cpu"
+    assert speed["seconds"] > 0 and speed["model_pixels"] >= 15 * 180 * 180

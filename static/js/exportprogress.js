@@ -16,6 +16,10 @@
 //   export-error     the error sentence, with
 //   export-retry     a button: POST /api/exports/<id>/retry for a retryable job,
 //                    otherwise starts the export again
+//   export-cancel    "Cancel export", shown while a job is pending or processing:
+//                    DELETE /api/exports/<id>. A pending job stops at once; a running one
+//                    at its next check ("Cancelling…" until then). The server decides: a
+//                    job already saving its video completes, and the box says so.
 //
 // Live updates come over the WebSocket /ws/exports/<job id>/ (message shape: ExportJob.to_message:
 // {job_id, kind, project_id, status, progress, phase, message, working_video_id?,
@@ -145,11 +149,13 @@ export function watchExport(jobId, onMessage, options = {}) {
  *   start: () => Promise<object|null>,
  *   resume: () => Promise<object|null>,
  *   retry: () => Promise<object|null>,
+ *   cancel: () => Promise<object|null>,
  *   readonly job: object|null,
  *   readonly running: boolean,
  *   destroy: () => void,
  * }} start(): POST a new export (or join the running one); resume(): follow the newest
- *   pending/processing export of this kind (null if none); retry(): what the retry button does.
+ *   pending/processing export of this kind (null if none); retry(): what the retry button does;
+ *   cancel(): what the cancel button does (DELETE, then the server's answer is shown).
  */
 export function createExportProgress(options) {
   const { container, projectId, kind, button } = options;
@@ -162,6 +168,10 @@ export function createExportProgress(options) {
       <div class="progress" data-testid="export-progress" role="progressbar"
            aria-label="Export progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0">
         <div class="progress-fill"></div>
+      </div>
+      <div class="export-controls" hidden>
+        <button type="button" class="small-button export-cancel" data-testid="export-cancel">Cancel export</button>
+        <span class="export-cancel-error form-error small" role="alert" hidden></span>
       </div>
       <p class="export-connection muted" hidden>Connection lost, reconnecting…</p>
       <div class="export-failure" hidden>
@@ -178,10 +188,14 @@ export function createExportProgress(options) {
   const failure = container.querySelector(".export-failure");
   const errorText = container.querySelector(".export-error");
   const retryButton = container.querySelector(".export-retry");
+  const controls = container.querySelector(".export-controls");
+  const cancelButton = container.querySelector(".export-cancel");
+  const cancelError = container.querySelector(".export-cancel-error");
 
   let job = null;
   let watcher = null;
   let busy = false; // a start/retry request is in flight
+  let cancelling = null; // the job id a cancel was asked for (until it finishes)
   const completed = new Set();
 
   const running = () => busy || (job !== null && !FINISHED.has(job.status));
@@ -224,6 +238,17 @@ export function createExportProgress(options) {
       errorText.textContent = "";
     }
     if (FINISHED.has(next.status)) connection.hidden = true;
+    const active = !FINISHED.has(next.status);
+    if (next.cancel_requested && active) cancelling = next.job_id; // asked before a reload
+    const stopping = active && cancelling === next.job_id;
+    controls.hidden = !active;
+    cancelButton.disabled = stopping;
+    cancelButton.textContent = stopping ? "Cancelling…" : "Cancel export";
+    if (stopping && next.status === "processing") {
+      // Saving: past the last check, the export finishes whatever was asked.
+      phase.textContent = next.phase === "saving" ? `${text} (too late to cancel)` : "Cancelling…";
+    }
+    if (!active) cancelError.hidden = true;
     syncButton();
     if (options.onUpdate) options.onUpdate(next);
     if (next.status === "complete" && !completed.has(next.job_id)) {
@@ -292,14 +317,47 @@ export function createExportProgress(options) {
     }
   };
 
+  /** Ask the server to stop the job; what it answers (or reports next) is shown. */
+  const cancel = async () => {
+    if (!job || FINISHED.has(job.status)) return null;
+    const asked = job;
+    cancelling = asked.job_id;
+    cancelButton.disabled = true;
+    cancelButton.textContent = "Cancelling…";
+    cancelError.hidden = true;
+    try {
+      const answer = await api.del(`/api/exports/${encodeURIComponent(asked.job_id)}`);
+      // The socket may already have said more (complete, cancelled): never go back.
+      if (job && job.job_id === answer.job_id && FINISHED.has(job.status)) return job;
+      if (FINISHED.has(answer.status)) {
+        if (watcher) watcher.close();
+        watcher = null;
+        render(answer);
+      } else if (job && job.job_id === answer.job_id) {
+        render({ ...answer, progress: Math.max(Number(answer.progress) || 0, Number(job.progress) || 0) });
+      }
+      return answer;
+    } catch (err) {
+      cancelling = null;
+      cancelButton.disabled = false;
+      cancelButton.textContent = "Cancel export";
+      const text = err instanceof ApiError ? err.error : "";
+      cancelError.textContent = `Could not cancel: ${text || "the server did not answer."}`;
+      cancelError.hidden = false;
+      return null;
+    }
+  };
+
   const onButton = () => start();
   if (button) button.addEventListener("click", onButton);
   retryButton.addEventListener("click", () => retry());
+  cancelButton.addEventListener("click", () => cancel());
 
   return {
     start,
     resume,
     retry,
+    cancel,
     get job() {
       return job;
     },

@@ -26,8 +26,13 @@ SERVER_START_TIMEOUT = 60.0
 class LiveServer:
     """A daphne process serving the app, with its own data folder, database and bucket."""
 
-    def __init__(self, name: str, workdir: Path, *, export_mode: str, proxy: S3Proxy, bucket):
+    def __init__(
+        self, name: str, workdir: Path, *, export_mode: str, proxy: S3Proxy, bucket, extra_env=None
+    ):
+        """``extra_env``: settings of this server only (``UPSCALE_MODEL_PATH``...), applied
+        after the ones every test server gets."""
         self.name = name
+        self.extra_env = dict(extra_env or {})
         self.workdir = workdir
         self.proxy = proxy
         self.bucket = bucket
@@ -75,6 +80,7 @@ class LiveServer:
                 "SNAPSHOT_READ_TIMEOUT": "2",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def manage(self, *args: str, extra_env=None, check=True) -> subprocess.CompletedProcess:

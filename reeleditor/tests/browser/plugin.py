@@ -2,7 +2,9 @@
 
 - ``server``: the live app in ``EXPORT_MODE=mock`` (exports render a small two-second
   video quickly, through the same queue, upload, finalize and sync path); ``real_server``:
-  the real render, started only by the tests that ask for it. Each is a ``LiveServer``
+  the real render, started only by the tests that ask for it; ``start_live_server(name,
+  **env)``: one more, with settings of its own (reeleditor/tests/test_browser_export_controls.py:
+  a model file, a slowed mock render). Each is a ``LiveServer``
   with its own bucket on the session's moto S3 endpoint (``moto_endpoint``) behind its
   own ``S3Proxy``; ``s3_proxy`` is the ``server``'s, back up after every test.
 - ``browser``, ``page_for(live_server)``, ``page``: Debian's Chromium
@@ -50,12 +52,20 @@ document.addEventListener("securitypolicyviolation", (event) => {{
     + ` at ${{event.sourceFile}}:${{event.lineNumber}}`);
 }}, true);
 """
-BROWSER_FIXTURES = {"page", "page_for", "browser", "server", "real_server", "s3_proxy"}
+BROWSER_FIXTURES = {
+    "page",
+    "page_for",
+    "browser",
+    "server",
+    "real_server",
+    "s3_proxy",
+    "start_live_server",
+}
 
 _started_servers: list[LiveServer] = []
 
 
-def _start_server(name, tmp_path_factory, moto_endpoint, proxy, export_mode):
+def _start_server(name, tmp_path_factory, moto_endpoint, proxy, export_mode, extra_env=None):
     import boto3
 
     bucket = f"browser-{name}-{uuid.uuid4().hex[:12]}"
@@ -72,6 +82,7 @@ def _start_server(name, tmp_path_factory, moto_endpoint, proxy, export_mode):
         export_mode=export_mode,
         proxy=proxy,
         bucket=bucket,
+        extra_env=extra_env,
     )
     _started_servers.append(server)
     return server.start()
@@ -113,6 +124,30 @@ def real_server(tmp_path_factory, moto_endpoint):
     yield live
     live.stop()
     proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def start_live_server(tmp_path_factory, moto_endpoint):
+    """``start_live_server(name, export_mode="mock", **env)``: one more live app with
+    settings of its own (a model file, a slower mock render...), for the few tests that
+    need them; each gets its own proxy and bucket and is stopped at the end of the run
+    (stop it earlier with ``.stop()``)."""
+    started: list[tuple[LiveServer, S3Proxy]] = []
+
+    def start(name: str, export_mode: str = "mock", **env: str) -> LiveServer:
+        proxy = S3Proxy(moto_endpoint).start()
+        try:
+            live = _start_server(name, tmp_path_factory, moto_endpoint, proxy, export_mode, env)
+        except BaseException:
+            proxy.stop()
+            raise
+        started.append((live, proxy))
+        return live
+
+    yield start
+    for live, proxy in started:
+        live.stop()
+        proxy.stop()
 
 
 @pytest.fixture
