@@ -15,11 +15,13 @@ const RESIZE_STEP = 1.05; // + and - scale the ellipse by this
  *   layer: the handles' element over the video; frame: the video frame (sized to the video)
  *   width, height: the working video's size; model: overlay/model.js; video; now(): the playhead
  *   moved(): redraw after a change in progress (a drag)
- *   changed(): a change is done (a keyframe set): save it, redraw everything
+ *   changed(options): a change is done (a keyframe set): save it, redraw everything, an
+ *     undo step (options.coalesce: a held key's repeats are merged into one)
  *   select(key): select a highlight (null: none)
  */
 export function createHandles({ layer, frame, width: W, height: H, model, video, now, moved, changed, select }) {
   let dragging = null;
+  let nudges = 0; // key presses on the ellipse: a held key's repeats are one undo step
 
   const cssScale = () => frame.clientWidth / W; // CSS px per video px
 
@@ -149,7 +151,8 @@ export function createHandles({ layer, frame, width: W, height: H, model, video,
     event.stopPropagation(); // not the player's keys
     video.pause();
     model.setKeyframe(region, t, shape);
-    changed();
+    if (!event.repeat) nudges += 1;
+    changed({ coalesce: `nudge-${nudges}` });
   }
 
   layer.addEventListener("click", (event) => {

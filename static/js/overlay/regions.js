@@ -16,7 +16,8 @@ function labelled(text, control, unit = null) {
  *   list: the <ol>; emptyNote: shown when there is no highlight; model: overlay/model.js
  *   duration: the working video's, s
  *   select(key, {seekInto}): select a highlight; remove(key): delete one
- *   changed(): a region was edited: save it, redraw everything
+ *   changed({key, coalesce}): a region was edited: save it, redraw everything, one undo
+ *     step (coalesce: merged with the step before of the same name)
  */
 export function createRegionList({ list, emptyNote, model, duration, select, remove, changed }) {
   function numberInput(testid, value, label) {
@@ -67,7 +68,7 @@ export function createRegionList({ list, emptyNote, model, duration, select, rem
       model.setSpan(region, s, e);
       start.value = fmt(region.start);
       end.value = fmt(region.end);
-      changed();
+      changed({ key: region.key });
     };
     start.addEventListener("change", () => onSpan("start"));
     end.addEventListener("change", () => onSpan("end"));
@@ -124,14 +125,14 @@ export function createRegionList({ list, emptyNote, model, duration, select, rem
     effect.addEventListener("change", () => {
       region.effect = effect.value;
       item.querySelector(".ov-region-title").textContent = regionTitle(region, index);
-      changed();
+      changed({ key: region.key });
     });
 
     const color = el("input", { type: "color", value: region.color, "data-testid": "region-color" });
     color.addEventListener("input", () => {
       region.color = color.value.toLowerCase();
       item.querySelector(".ov-swatch").style.background = region.color;
-      changed();
+      changed({ key: region.key, coalesce: `color-${region.key}` }); // one pick, one undo step
     });
 
     const stroke = el("input", {
@@ -146,7 +147,7 @@ export function createRegionList({ list, emptyNote, model, duration, select, rem
       const value = Number(stroke.value);
       if (stroke.value === "" || !Number.isInteger(value)) return;
       region.stroke_width = clamp(value, 0, MAX_STROKE);
-      changed();
+      changed({ key: region.key, coalesce: `stroke-${region.key}` });
     });
     stroke.addEventListener("change", () => {
       stroke.value = String(region.stroke_width);
