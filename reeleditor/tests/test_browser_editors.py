@@ -30,7 +30,7 @@ PASSWORD = "a-long-enough-pw-123"
 EFFECTS = json.loads(
     (Path(__file__).resolve().parents[2] / "static" / "js" / "highlight_effects.json").read_text()
 )
-KEYS = ["Space", "←", "→", "Shift", "Home", "End"]
+KEYS = ["Space", "←", "→", "Shift", "Home", "End", "K", "Delete", "M"]
 CLIP_FPS = 30  # the browser_clip fixture's
 
 
@@ -58,7 +58,12 @@ def _transport_icons(page) -> list[dict]:
 
 def _assert_transport_bar(page, play_id: str) -> None:
     icons = _transport_icons(page)
-    assert [i["testid"] for i in icons] == ["frame-back", play_id, "frame-forward"], icons
+    assert [i["testid"] for i in icons] == [
+        "frame-back",
+        play_id,
+        "frame-forward",
+        "mute-toggle",
+    ], icons
     for icon in icons:
         assert icon["text"] == "", f"{icon['testid']} shows a text glyph: {icon}"
         assert icon["paths"] and icon["width"] >= 10 and icon["height"] >= 10, icon

@@ -13,11 +13,12 @@
 
 import { api } from "/static/js/api.js";
 import { watchExport } from "/static/js/exportprogress.js";
-import { formatTime } from "/static/js/player.js";
+import { formatTime, rememberSound } from "/static/js/player.js";
 import { $, clamp, el, round } from "/static/js/util.js";
 
 const game = JSON.parse($("game-data").textContent);
 const video = $("game-video");
+rememberSound(video); // the editors' sound setting (player.js), through the video's own controls
 const marks = { in: null, out: null };
 let shuttle = 0; // L presses since the last pause: the forward rate is 2^(n-1)
 let rewind = 0; // J presses in a row

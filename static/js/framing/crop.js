@@ -142,6 +142,8 @@ export function createCropBox({ stage, frame, box, video, aspect, clip, commit }
       const { width, height } = frameSize();
       path = new CropPath(clip().crop_keyframes, width, height, aspect);
     },
+    /** What the box shows now (source pixels), or null before it shows anything. */
+    shown: () => (shown ? { ...shown } : null),
     /** Show the crop at time t (not while it is being dragged). */
     showAt(t) {
       if (!drag) show(path.at(t));
