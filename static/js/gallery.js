@@ -27,8 +27,16 @@ function linkItem(box, link) {
       ? el("button", {
           type: "button", class: "link danger", text: "Revoke", "data-testid": "share-revoke",
           onclick: async () => {
-            await api.del(`/api/share-links/${link.id}`);
-            await load(box);
+            const error = box.querySelector(".share-error");
+            error.hidden = true;
+            try {
+              await api.del(`/api/share-links/${link.id}`);
+              await load(box);
+            } catch (err) {
+              // The link still works: say so rather than look revoked.
+              error.textContent = `Not revoked: ${err.error || String(err)}`;
+              error.hidden = false;
+            }
           },
         })
       : null,
@@ -56,5 +64,8 @@ for (const box of document.querySelectorAll("[data-testid=share]")) {
       error.hidden = false;
     }
   });
-  load(box).catch(() => {});
+  load(box).catch((err) => {
+    error.textContent = `The share links could not be loaded: ${err.error || String(err)}`;
+    error.hidden = false;
+  });
 }
