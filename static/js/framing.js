@@ -3,8 +3,10 @@
 // The page's data (GET /api/projects/<id>'s shape) comes through json_script. Edits
 // are kept on the clip objects and saved automatically (autosave.js: PATCH each edited
 // clip); the crop preview uses the same interpolation as the export (interpolation.js);
-// the player and its keys are player.js's, shared with overlay mode. This script wires
-// the editor's parts together and owns the crop keyframes:
+// the player and its keys are player.js's, shared with overlay mode; undo and redo
+// (undo.js) go back through snapshots of every clip's keyframes, trim and segments (not
+// clip uploads, deletions or order, which are the server's). This script wires the
+// editor's parts together and owns the crop keyframes:
 //
 //   framing/crop.js     the crop box: layout, drag, arrow keys, the path it follows
 //   framing/edits.js    trim, slow-motion segments, the scrub bar's decorations
@@ -19,6 +21,7 @@ import { createEdits } from "/static/js/framing/edits.js";
 import { createWorking } from "/static/js/framing/working.js";
 import { markKeyframeChip, renderKeyframeChips } from "/static/js/keyframes.js";
 import { createPlayer } from "/static/js/player.js";
+import { createHistory } from "/static/js/undo.js";
 import { $, clamp, round } from "/static/js/util.js";
 
 const data = JSON.parse($("project-data").textContent);
@@ -64,12 +67,19 @@ async function saveClips() {
 
 const autosave = createAutosave({ status: $("save-status"), save: saveClips });
 
-function edited(clip) {
+// Save the clip's edits (an edit, or an undo / redo of one).
+function markEdited(clip) {
   clip.edited_at = new Date().toISOString();
   dirty.add(clip.id);
   working.edited();
   autosave.edited();
   clips.render();
+}
+
+// After each edit: saved, and one step of undo.
+function edited(clip) {
+  markEdited(clip);
+  history.record({ clipId: clip.id });
 }
 
 // --- the parts ----------------------------------------------------------------------------
@@ -101,6 +111,15 @@ const player = createPlayer({
     crop.showAt(t);
     markSelectedKeyframe(t);
   },
+  // K: the crop box as it is now becomes a keyframe at the playhead; Delete: removes it.
+  addKeyframe: () => {
+    const rect = crop.shown();
+    if (rect) commitKeyframe(rect);
+  },
+  deleteKeyframe: (t) => {
+    const index = keyframeIndexAt(t);
+    if (index >= 0) deleteKeyframe(current.crop_keyframes[index].time);
+  },
 });
 
 const edits = createEdits({
@@ -128,6 +147,40 @@ const clips = createClips({
 });
 
 const working = createWorking({ projectId, data, autosave, hasClips: () => clips.all().length > 0 });
+
+// --- undo and redo: each clip's keyframes, trim and segments (not the clip list) --------------
+
+const editsOf = (clip) => ({ crop_keyframes: clip.crop_keyframes, trim: clip.trim, segments: clip.segments });
+
+const history = createHistory({
+  capture: () => Object.fromEntries(clips.all().map((clip) => [clip.id, editsOf(clip)])),
+  restore: restoreEdits,
+  undoButton: $("undo"),
+  redoButton: $("redo"),
+});
+
+// Bring back the clips' edits of a step; the clip it was about is selected to show it.
+function restoreEdits(state, { clipId }) {
+  const changedClips = clips.all().filter((clip) => {
+    const saved = state[clip.id];
+    if (!saved || JSON.stringify(saved) === JSON.stringify(editsOf(clip))) return false;
+    Object.assign(clip, saved);
+    markEdited(clip);
+    return true;
+  });
+  if (!changedClips.length) return false; // about a clip deleted since
+  const target = changedClips.find((clip) => clip.id === clipId) || changedClips[0];
+  if (target !== current) {
+    selectClip(target);
+    return true;
+  }
+  selectedTime = null;
+  crop.rebuild();
+  edits.render();
+  renderKeyframes();
+  player.refresh();
+  return true;
+}
 
 // --- keyframes ----------------------------------------------------------------------------
 
@@ -220,6 +273,7 @@ function selectClip(clip) {
   }
   clip.crop_keyframes = clip.crop_keyframes || [];
   clip.segments = clip.segments || [];
+  history.sync(); // an uploaded clip: undo starts from its edits as they are
   crop.rebuild();
   crop.layout();
   video.src = clip.url;
@@ -237,4 +291,5 @@ function selectClip(clip) {
 
 working.start();
 selectClip(clips.all()[0] || null);
+history.reset();
 api.post(`/api/projects/${projectId}/open`).catch(() => {});

@@ -3,7 +3,7 @@
 // The page (templates/projects/overlay.html) renders the frame; this script wires the
 // editor's parts together. Regions are edited locally and saved as a whole (PUT
 // highlights, autosave.js); the player and its keys are player.js's, shared with the
-// framing editor.
+// framing editor; undo and redo (undo.js) go back through snapshots of the regions.
 //
 //   overlay/model.js     the regions, the selection, keyframed ellipses
 //   overlay/regions.js   the list of highlights and their settings
@@ -23,8 +23,10 @@ import { loadHighlightEffects } from "/static/js/overlay/effects.js";
 import { createHandles } from "/static/js/overlay/handles.js";
 import { createModel, editableAt } from "/static/js/overlay/model.js";
 import { createPreview } from "/static/js/overlay/preview.js";
+import { createPresets } from "/static/js/overlay/presets.js";
 import { createRegionList } from "/static/js/overlay/regions.js";
 import { createPlayer } from "/static/js/player.js";
+import { createHistory } from "/static/js/undo.js";
 import { $, el } from "/static/js/util.js";
 
 const data = JSON.parse($("project-data").textContent);
@@ -72,6 +74,21 @@ const player = createPlayer({
     handles.render(t);
     markKeyframe(t);
   },
+  // K: the selected highlight's ellipse as it is at the playhead becomes a keyframe
+  // there; Delete: removes the keyframe at the playhead (a highlight keeps one).
+  addKeyframe: (t) => {
+    const region = model.selected();
+    if (!region || !editableAt(region, t)) return;
+    model.setKeyframe(region, t, model.pathOf(region).at(t));
+    changed();
+  },
+  deleteKeyframe: (t) => {
+    const region = model.selected();
+    const on = region ? model.keyframeAt(region, t) : null;
+    if (!on || region.keyframes.length < 2) return;
+    region.keyframes = region.keyframes.filter((k) => k !== on);
+    changed();
+  },
   keys: {
     Escape: () => {
       if (model.selectedKey !== null) select(null);
@@ -79,13 +96,34 @@ const player = createPlayer({
   },
 });
 
-/** After an edit: save it, and show it everywhere. */
-function changed() {
+/**
+ * After an edit: save it, show it everywhere, and make it one step of undo.
+ * key: the highlight it was about (default: the selected one); coalesce: merged with the
+ * step before if that had the same key (one drag of the colour picker is one step).
+ */
+function changed({ key = model.selectedKey, coalesce = null } = {}) {
   autosave.edited();
   renderKeyframes();
   renderTimeline();
   player.refresh();
+  history.record({ key }, { coalesce });
 }
+
+// Undo and redo: snapshots of the whole list of highlights (keys included, so the
+// selection survives). A step brings its highlight back selected when it is there.
+const history = createHistory({
+  capture: () => model.regions,
+  restore: (regions, { key }) => {
+    model.regions = regions;
+    const has = (k) => k !== null && regions.some((r) => r.key === k);
+    if (has(key)) model.selectedKey = key;
+    else if (!has(model.selectedKey)) model.selectedKey = null;
+    autosave.edited();
+    renderAll();
+  },
+  undoButton: $("undo"),
+  redoButton: $("redo"),
+});
 
 const handles = createHandles({
   layer: $("ov-handles"),
@@ -192,25 +230,31 @@ addButton.addEventListener("click", () => {
   video.pause();
   autosave.edited();
   select(region.key);
+  history.record({ key: region.key });
 });
 
 function deleteRegion(key) {
   if (!model.remove(key)) return;
   autosave.edited();
   renderAll();
+  history.record({ key });
 }
 
 // --- The final export ------------------------------------------------------------------
 
 const exportSlot = $("final-export");
+let hasFinalVideo = Boolean(data.has_final_video);
 const exporter = createExportProgress({
   container: exportSlot,
   projectId,
   kind: "overlay",
-  onUpdate: () => {
+  onUpdate: (job) => {
     exportButton.disabled = exporter.running;
+    // A cancelled export made nothing: the final video made before is still the one.
+    if (job.status === "cancelled" && hasFinalVideo) finalDone.hidden = false;
   },
   onComplete: () => {
+    hasFinalVideo = true;
     finalDone.hidden = false;
   },
 });
@@ -219,12 +263,14 @@ const exporter = createExportProgress({
 const bar = exportSlot.querySelector('[data-testid="export-progress"]');
 if (bar) bar.dataset.testid = "final-export-progress";
 
-// Not passed to the module as its button: the highlights must be saved before the
-// export reads them, so the click saves first, then starts.
+const presets = createPresets({ projectId, data });
+
+// Not passed to the module as its button: the highlights and the export settings must
+// be saved before the export reads them, so the click saves first, then starts.
 exportButton.addEventListener("click", async () => {
   exportButton.disabled = true;
   finalDone.hidden = true;
-  if (!(await autosave.flush())) {
+  if (!(await autosave.flush()) || !(await presets.flush())) {
     exportButton.disabled = false;
     return;
   }
@@ -242,6 +288,7 @@ async function load() {
   const problems = [];
   if (highlights.status === "fulfilled") {
     model.load(highlights.value.regions);
+    history.reset();
     addButton.disabled = false;
   } else {
     const err = highlights.reason;
