@@ -15,6 +15,8 @@ class ExportJob(models.Model):
         # A game's probe, poster and filmstrip (games/media_job.py); project_id then
         # holds the game's id, project_name its name.
         GAME_MEDIA = "game_media", "Game poster and filmstrip"
+        # A proposal of crop keyframes for one clip (reframing/job.py): result only.
+        FOLLOW_PLAY = "follow_play", "Follow the play (proposal)"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -91,9 +93,14 @@ class ExportJob(models.Model):
         }
         # committed_version: the user's snapshot version that holds the video, so
         # "complete" says where it was saved (and a test can read it from the store).
-        for key in ("working_video_id", "final_video_id", "game_id", "committed_version"):
+        for key in (
+            "working_video_id", "final_video_id", "game_id", "committed_version", "clip_id",
+            "proposal",
+        ):  # fmt: skip
             if key in self.result:
                 data[key] = self.result[key]
+        if self.cancel_requested and self.status in self.ACTIVE:
+            data["cancel_requested"] = True  # still running: the render stops at its next check
         if self.status == self.Status.ERROR:
             data["error"] = self.error
             data["error_code"] = self.error_code

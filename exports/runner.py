@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 Status = ExportJob.Status
 
+DONE_MESSAGES = {
+    ExportJob.Kind.GAME_MEDIA: "Game ready",
+    ExportJob.Kind.FOLLOW_PLAY: "Proposal ready",
+}
+
 # Mock mode: a quarter of the output size, the first two seconds, the fastest preset.
 MOCK_SCALE = 4
 MOCK_SECONDS = 2.0
@@ -77,7 +82,7 @@ def _run_job(job_id: str) -> None:
             _fail(job, attempt, "internal_error", message, retryable=True)
         else:
             job.result = {**job.result, **outcome}
-            done = "Game ready" if job.kind == ExportJob.Kind.GAME_MEDIA else "Export complete"
+            done = DONE_MESSAGES.get(job.kind, "Export complete")
             _finish(job, attempt, Status.COMPLETE, phase="complete", message=done, percent=100)
 
 
@@ -87,6 +92,10 @@ def _produce(job, attempt, tmp: Path, reporter) -> dict:
         from games.media_job import prepare_game  # games builds on exports, not back
 
         return prepare_game(job, attempt, tmp, reporter, _cancel_checker(attempt), _local_copy)
+    if job.kind == ExportJob.Kind.FOLLOW_PLAY:
+        from reframing.job import analyse  # reframing builds on exports, not back
+
+        return analyse(job, attempt, tmp, reporter, _cancel_checker(attempt), _local_copy)
     output_name, result = _render_or_reuse(job, attempt, tmp, reporter)
     reporter.update(92, "saving", "Saving the video")
     with attempt.heartbeat():  # a lost attempt stops here: finalizing is not its to do
@@ -180,7 +189,9 @@ def _render_framing(job, tmp, output, reporter, should_cancel):
         if settings.EXPORT_MODE == "mock":  # a quick cut of the start, in one piece
             clips = [_clip_spec(clip, fetch(clip["file"])) for clip in params["clips"]]
             spec = _framing_spec(params, clips, stack)
-            return render_framing(spec, output, progress=reporter, should_cancel=should_cancel)
+            return render_framing(
+                spec, output, progress=_mock_paced(reporter), should_cancel=should_cancel
+            )
         spec = _framing_spec(params, [_clip_spec(clip, "") for clip in params["clips"]], stack)
         result, rendered = render_by_segments(
             spec,
@@ -194,7 +205,40 @@ def _render_framing(job, tmp, output, reporter, should_cancel):
         )
         logger.info("export %s: %d of %d segments rendered now, the others reused",
                     job.id, rendered, len(names))  # fmt: skip
+        _record_upscale_speed(job, spec.upscaler)
         return result
+
+
+def _record_upscale_speed(job, upscaler) -> None:
+    """Keep what the upscaler measured in ``job.result["upscale_speed"]``: how fast this
+    worker ran the model, the basis of later exports' time estimates (upscale_estimate)."""
+    if upscaler is None or not getattr(upscaler, "model_pixels", 0):
+        return  # no upscaling, or every segment came from the cache
+    job.result = {
+        **job.result,
+        "upscale_speed": {
+            "model": upscaler.model["name"],
+            "device": upscaler.device,
+            "dtype": upscaler.dtype,
+            "seconds": round(upscaler.seconds, 4),
+            "model_pixels": upscaler.model_pixels,
+        },
+    }
+
+
+def _mock_paced(report):
+    """Mock mode's progress callback, slowed by EXPORT_MOCK_FRAME_DELAY a rendered frame
+    (framing or overlay); the callback itself in real mode and without a delay."""
+    delay = settings.EXPORT_MOCK_FRAME_DELAY
+    if delay <= 0 or settings.EXPORT_MODE != "mock":
+        return report
+
+    def paced(done: int, total: int, phase: str) -> None:
+        if phase in ("rendering", "overlay", "remux") and done:
+            time.sleep(delay)
+        report(done, total, phase)
+
+    return paced
 
 
 def _size_of(name: str) -> int:
@@ -256,11 +300,16 @@ def _render_overlay(job, tmp, output, reporter, should_cancel):
         )
         for r in params["regions"]
     ]  # fmt: skip
+    # Jobs queued before presets existed have no "output": the working video's size.
+    output_preset = params.get("output") or {}
+    size = (output_preset["width"], output_preset["height"]) if output_preset else None
     with _local_copy(params["working_video"]["file"], tmp) as source:
         preset = "ultrafast" if settings.EXPORT_MODE == "mock" else settings.EXPORT_PRESET
         return render_overlay(
-            source, regions, output, preset=preset, progress=reporter, should_cancel=should_cancel
-        )
+            source, regions, output, preset=preset, crf=output_preset.get("crf", 20),
+            size=size, title_card=params.get("title_card"),
+            progress=_mock_paced(reporter), should_cancel=should_cancel,
+        )  # fmt: skip
 
 
 class _local_copy:

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "games",
     "exports",
     "sharing",
+    "reframing",
 ]
 
 MIDDLEWARE = [
@@ -388,6 +389,9 @@ SYNC_CRASH_POINT = env("SYNC_CRASH_POINT", "")
 EXPORT_MODE = env("EXPORT_MODE", "real")
 if EXPORT_MODE not in ("real", "mock"):
     raise ImproperlyConfigured(f"EXPORT_MODE must be real or mock, got {EXPORT_MODE!r}")
+# Mock mode only: seconds added to each rendered frame, so that a browser test can act
+# while an export runs (cancel it). 0 (the default) adds nothing.
+EXPORT_MOCK_FRAME_DELAY = float(env("EXPORT_MOCK_FRAME_DELAY", "0"))
 UPSCALE_MODEL_PATH = env("UPSCALE_MODEL_PATH", "")
 EXPORT_PRESET = env("EXPORT_PRESET", "veryfast")  # libx264 preset of real exports
 # Framing exports render one segment per clip and reuse unchanged ones (exports/

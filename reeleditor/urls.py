@@ -6,7 +6,9 @@ from accounts import signin, signup
 from games.urls import api_urlpatterns as games_api
 from projects.urls import api_urlpatterns as projects_api
 from projects.views import media_file
+from reframing.urls import api_urlpatterns as reframing_api
 from sharing.urls import api_urlpatterns as sharing_api
+from syncstore.urls import history_urlpatterns
 
 from . import csp, health, observability
 from .jsonapi import install_error_handlers
@@ -16,9 +18,11 @@ urlpatterns = [
     path("", include("games.urls")),
     path("api/", include(projects_api)),
     path("api/", include(games_api)),
+    path("api/", include(reframing_api)),
     path("api/", include(sharing_api)),
     path("", include("sharing.urls")),
     path("api/", include("syncstore.urls")),
+    path("history/", include((history_urlpatterns, "history"))),
     path("api/", include("exports.urls")),
     path("media/<path:name>", media_file, name="media"),
     path("accounts/signup/", signup.signup, name="signup"),

@@ -63,6 +63,9 @@ ROUTES = {
     "projects/<int:project_id>/": Case("GET", "/projects/{project}/", owned_page()),
     "projects/<int:project_id>/overlay/": Case("GET", "/projects/{project}/overlay/", owned_page()),
     "projects/<int:project_id>/gallery/": Case("GET", "/projects/{project}/gallery/", owned_page()),
+    "projects/<int:project_id>/title-card.png": Case(
+        "GET", "/projects/{project}/title-card.png", owned_page()
+    ),
     "api/projects": Case("GET", "/api/projects", api()),
     "api/projects/<int:project_id>": Case("DELETE", "/api/projects/{project}", owned_api(204)),
     "api/projects/<int:project_id>/open": Case(
@@ -73,6 +76,9 @@ ROUTES = {
     ),
     "api/projects/<int:project_id>/clips/<int:clip_id>": Case(
         "PATCH", "/api/projects/{project}/clips/{clip}", owned_api(), body=CROP
+    ),
+    "api/projects/<int:project_id>/clips/<int:clip_id>/follow": Case(
+        "POST", "/api/projects/{project}/clips/{clip}/follow", owned_api(202), body={}
     ),
     "api/projects/<int:project_id>/highlights": Case(
         "GET", "/api/projects/{project}/highlights", owned_api()
@@ -115,6 +121,10 @@ ROUTES = {
     "s/<str:token>/poster.jpg": Case("GET", "/s/{token}/poster.jpg", public(404)),
     "api/sync/status": Case("GET", "/api/sync/status", api()),
     "api/sync/retry": Case("POST", "/api/sync/retry", api(), body={}),
+    # Version 1 is Alice's (her first write); Bob and staff have none: 404 like missing.
+    "history/": Case("GET", "/history/", page()),
+    "history/<int:version>/": Case("GET", "/history/1/", owned_page()),
+    "history/<int:version>/restore": Case("POST", "/history/1/restore", owned_page(302), body={}),
     "api/projects/<int:project_id>/exports": Case(
         "GET", "/api/projects/{project}/exports", owned_api()
     ),
@@ -262,7 +272,7 @@ def answer(case: Case, world):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", [*ROUTES, "admin model page"])
-def test_each_role_gets_the_expected_status(route, role, world, local_store):
+def test_each_role_gets_the_expected_status(route, role, local_store, world):
     case = ADMIN_MODEL_PAGE if route == "admin model page" else ROUTES[route]
     assert answer(case, world)(role) == case.expect[role], (case.method, case.path, role)
 

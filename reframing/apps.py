@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ReframingConfig(AppConfig):
+    name = "reframing"
+    verbose_name = "Follow the play"

@@ -1,0 +1,121 @@
+"""The virtual camera and the keyframe simplification: bounds that hold on any input."""
+
+import numpy as np
+import pytest
+
+from reframing import camera_path
+from reframing.camera_path import Limits
+
+FPS = 10.0
+LIMITS = Limits(max_speed=900.0, max_accel=4000.0, lead=0.2, dead_zone=10.0, response=0.15)
+LOW, HIGH = 200.0, 1080.0
+
+
+def times(seconds=20.0):
+    return np.arange(0, seconds, 1 / FPS)
+
+
+def targets(kind, t, rng):
+    if kind == "noise":  # a jittery detector
+        return 640 + rng.normal(0, 300, len(t))
+    if kind == "jumps":  # the ball found at the far side, again and again
+        return np.where((t // 2) % 2 == 0, -500.0, 2500.0)
+    if kind == "sine":
+        return 640 + 600 * np.sin(t * 3)
+    if kind == "gaps":  # nothing seen for whole seconds
+        values = 640 + 500 * np.sin(t)
+        values[(t % 5) > 3] = np.nan
+        return values
+    raise AssertionError(kind)
+
+
+def speeds(path):
+    return np.diff(path) * FPS
+
+
+@pytest.mark.parametrize("follow", [camera_path.follow, camera_path.follow_both_ways])
+@pytest.mark.parametrize("kind", ["noise", "jumps", "sine", "gaps"])
+def test_speed_acceleration_and_frame_bounds_hold(follow, kind):
+    t = times()
+    path = follow(t, targets(kind, t, np.random.default_rng(7)), LOW, HIGH, LIMITS)
+    assert len(path) == len(t)
+    assert path.min() >= LOW - 1e-9 and path.max() <= HIGH + 1e-9
+    velocity = speeds(path)
+    assert np.abs(velocity).max() <= LIMITS.max_speed * (1 + 1e-6)
+    acceleration = np.diff(velocity) * FPS
+    assert np.abs(acceleration).max() <= LIMITS.max_accel * (1 + 1e-6)
+
+
+def test_it_reaches_a_still_target_and_stays():
+    t = times(6)
+    path = camera_path.follow(t, np.full(len(t), 900.0), LOW, HIGH, LIMITS)
+    assert path[0] == 900.0  # it starts where the action is
+    moving = camera_path.follow(t, np.where(t < 1, 400.0, 900.0), LOW, HIGH, LIMITS)
+    assert abs(moving[-1] - 900.0) <= LIMITS.dead_zone + 1e-6
+    assert np.abs(np.diff(moving[-10:])).max() < 1e-6  # settled: no creeping
+
+
+def test_small_jitter_inside_the_dead_zone_never_moves_the_picture():
+    t = times(5)
+    # Within +-4 px of 640, so never further than 8 px from where the camera starts.
+    jitter = 640 + np.random.default_rng(1).uniform(-4, 4, len(t))
+    path = camera_path.follow(t, jitter, LOW, HIGH, LIMITS)
+    assert np.ptp(path) == 0
+
+
+def test_a_target_beyond_the_edge_stops_the_window_at_the_edge():
+    t = times(4)
+    path = camera_path.follow(t, np.full(len(t), 5000.0), LOW, HIGH, LIMITS)
+    assert path.max() == pytest.approx(HIGH, abs=1.0)
+    assert path.max() <= HIGH
+
+
+def test_the_two_way_camera_is_not_late():
+    t = times(10)
+    step = np.where(t < 5, 300.0, 1000.0)
+    one_way = camera_path.follow(t, step, LOW, HIGH, Limits(900, 4000, lead=0.0, response=0.15))
+    both = camera_path.follow_both_ways(
+        t, step, LOW, HIGH, Limits(900, 4000, lead=0.0, response=0.15)
+    )
+    # Half way there: the one-way camera after the cut, the two-way one at it.
+    half = 650.0
+    assert t[np.argmax(one_way > half)] > 5.0
+    assert abs(t[np.argmax(both > half)] - 5.0) <= 0.15
+
+
+def test_nothing_seen_at_all_holds_the_centre():
+    t = times(3)
+    path = camera_path.follow(t, np.full(len(t), np.nan), LOW, HIGH, LIMITS)
+    assert np.allclose(path, (LOW + HIGH) / 2)
+
+
+@pytest.mark.parametrize("tolerance", [10.0, 20.0, 60.0])
+def test_simplification_stays_within_its_tolerance_as_the_app_interpolates(tolerance):
+    t = times(30)
+    smooth = camera_path.follow_both_ways(
+        t, targets("sine", t, np.random.default_rng(2)), LOW, HIGH, LIMITS
+    )
+    kept = camera_path.simplify(t, smooth, tolerance, max_per_second=10)
+    assert kept[0] == 0 and kept[-1] == len(t) - 1 and kept == sorted(set(kept))
+    assert camera_path.max_error(t, smooth, kept) <= tolerance
+    assert len(kept) < len(t) / 2  # it did simplify
+
+
+def test_simplification_keeps_at_most_one_keyframe_a_second():
+    t = times(30)
+    rough = targets("noise", t, np.random.default_rng(3))
+    kept = camera_path.simplify(t, rough, 1.0, max_per_second=1.0)
+    assert len(kept) <= 30 + 1
+
+
+def test_simplification_of_two_axes_bounds_both():
+    t = times(20)
+    xy = np.column_stack([640 + 300 * np.sin(t), 360 + 150 * np.cos(t * 1.7)])
+    kept = camera_path.simplify(t, xy, 8.0, max_per_second=5)
+    assert camera_path.max_error(t, xy, kept) <= 8.0
+
+
+def test_a_straight_pan_needs_only_its_ends():
+    t = times(10)
+    line = np.linspace(300, 900, len(t))
+    assert camera_path.simplify(t, line, 1.0) == [0, len(t) - 1]
