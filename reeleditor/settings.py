@@ -393,6 +393,9 @@ if EXPORT_MODE not in ("real", "mock"):
 # while an export runs (cancel it). 0 (the default) adds nothing.
 EXPORT_MOCK_FRAME_DELAY = float(env("EXPORT_MOCK_FRAME_DELAY", "0"))
 UPSCALE_MODEL_PATH = env("UPSCALE_MODEL_PATH", "")
+# "Follow the play": an optional TorchScript person/ball detector (reframing/detectors.py);
+# without one the analysis uses classical vision only.
+FOLLOW_DETECTOR_PATH = env("FOLLOW_DETECTOR_PATH", "")
 EXPORT_PRESET = env("EXPORT_PRESET", "veryfast")  # libx264 preset of real exports
 # Framing exports render one segment per clip and reuse unchanged ones (exports/
 # segments.py) from this machine's cache: a folder (default <data dir>/segments) kept

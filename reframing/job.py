@@ -13,13 +13,14 @@ forgetting it.
 from pathlib import Path
 
 import av
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from exports import jobs
 from exports.errors import RenderCancelled, RenderError
 from exports.models import ExportJob
 
-from . import propose, vision
+from . import detectors, propose, vision
 
 
 def params_for(project, clip) -> dict:
@@ -70,6 +71,12 @@ def analyse(job, attempt, tmp: Path, reporter, should_cancel, local_copy) -> dic
     def progress(fraction: float) -> None:
         reporter.update(1 + round(fraction * 97), "analysing", "Finding the play")
 
+    try:
+        detector = detectors.load(settings.FOLLOW_DETECTOR_PATH)
+    except detectors.DetectorUnavailable as exc:
+        raise RenderError(
+            f"The detector model cannot be used: {exc}", "detector_unavailable"
+        ) from None
     with attempt.heartbeat(), local_copy(params["file"], tmp) as path:
         try:
             proposal = propose.propose(
@@ -79,9 +86,12 @@ def analyse(job, attempt, tmp: Path, reporter, should_cancel, local_copy) -> dic
                 end=params["end"],
                 progress=progress,
                 should_cancel=should_cancel,
+                detector=detector,
             )
         except vision.AnalysisCancelled:
             raise RenderCancelled() from None
+        except detectors.DetectorUnavailable as exc:
+            raise RenderError(str(exc), "detector_unavailable") from None
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise RenderError(f"The clip could not be analysed: {exc}", "source_corrupt") from exc
     return {"clip_id": params["clip_id"], "proposal": proposal.to_dict()}

@@ -48,7 +48,9 @@ def window_for(width: int, height: int, aspect: float) -> tuple[float, float]:
     return (float(width), round(width / aspect, 2))
 
 
-def propose(path, aspect: float, *, start=0.0, end=None, progress=None, should_cancel=None):
+def propose(
+    path, aspect: float, *, start=0.0, end=None, progress=None, should_cancel=None, detector=None
+):
     import av
 
     with av.open(str(path)) as container:
@@ -56,7 +58,13 @@ def propose(path, aspect: float, *, start=0.0, end=None, progress=None, should_c
         size = (codec.width, codec.height)
     window = window_for(*size, aspect)
     observations, size = vision.analyse(
-        path, window=window, start=start, end=end, progress=progress, should_cancel=should_cancel
+        path,
+        window=window,
+        start=start,
+        end=end,
+        progress=progress,
+        should_cancel=should_cancel,
+        detector=detector,
     )
     return from_observations(observations, size, window)
 

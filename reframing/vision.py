@@ -15,6 +15,9 @@ frame are kept). For each analysed frame:
 4. **The players**: the window-wide stretch of the frame holding the most motion; a
    fallback when the ball cannot be found.
 
+With an operator's detector model (:mod:`reframing.detectors`), its ball and person
+boxes replace the cues of steps 3 and 4 (the ball's track stays the same).
+
 ``analyse`` returns an ``Observation`` per analysed frame in source pixels; the path is
 made from them by :mod:`reframing.propose`.
 """
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 import av
 import cv2
 import numpy as np
+
+from .detectors import BALL, PERSON
 
 ANALYSIS_WIDTH = 640  # px: the ball stays a few pixels wide at this size
 ANALYSIS_FPS = 10.0
@@ -52,6 +57,7 @@ def analyse(
     end: float | None = None,
     progress: Callable[[float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    detector=None,
 ) -> tuple[list[Observation], tuple[int, int]]:
     """Observations of the clip at ``path`` between ``start`` and ``end`` (seconds).
 
@@ -65,7 +71,7 @@ def analyse(
         width, height = stream.codec_context.width, stream.codec_context.height
         duration = _duration(container, stream)
         end = duration if end is None else min(end, duration)
-        tracker = _Tracker(width, height, window)
+        tracker = _Tracker(width, height, window, detector)
         if start > 0:
             container.seek(round(start / stream.time_base), stream=stream, backward=True)
         step = 1.0 / ANALYSIS_FPS
@@ -78,8 +84,7 @@ def analyse(
             if t > end + 1e-6:
                 break
             next_time = t + step
-            small = frame.reformat(width=tracker.small_w, height=tracker.small_h, format="gray")
-            observations.append(tracker.observe(t, small.to_ndarray()))
+            observations.append(tracker.observe(t, frame))
             if should_cancel and should_cancel():
                 raise AnalysisCancelled()
             if progress and end > start:
@@ -96,7 +101,8 @@ def _duration(container, stream) -> float:
 class _Tracker:
     """The state carried from one analysed frame to the next."""
 
-    def __init__(self, width: int, height: int, window: tuple[float, float]):
+    def __init__(self, width: int, height: int, window: tuple[float, float], detector=None):
+        self.detector = detector
         self.scale = ANALYSIS_WIDTH / width if width > ANALYSIS_WIDTH else 1.0
         self.small_w = _even(width * self.scale)
         self.small_h = _even(height * self.scale)
@@ -112,7 +118,14 @@ class _Tracker:
         self.velocity = np.zeros(2)
         self.misses = BALL_MISSES_ALLOWED + 1
 
-    def observe(self, t: float, gray: np.ndarray) -> Observation:
+    def observe(self, t: float, frame) -> Observation:
+        size = {"width": self.small_w, "height": self.small_h}
+        rgb = None
+        if self.detector is not None:
+            rgb = frame.reformat(**size, format="rgb24").to_ndarray()
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        else:
+            gray = frame.reformat(**size, format="gray").to_ndarray()
         if self.previous is None:
             self.previous = gray
             return Observation(t, None, None, 0.0)
@@ -120,8 +133,15 @@ class _Tracker:
         warped = cv2.warpAffine(self.previous, matrix, (self.small_w, self.small_h),
                                 borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
         moving = _motion_mask(warped, gray)
-        ball = self._find_ball(gray, moving, matrix)
-        action = _densest_window(moving, self.window)
+        if self.detector is not None:
+            found = self.detector.detect(rgb)
+            candidates = [(*d.centre, 255 * d.score) for d in found if d.label == BALL]
+            people = [d for d in found if d.label == PERSON]
+            action = _densest_window(_box_mask(people, gray.shape), self.window) if people else None
+        else:
+            candidates = self._ball_candidates(gray, moving)
+            action = _densest_window(moving, self.window)
+        ball = self._find_ball(candidates, matrix)
         self.previous = gray
         return Observation(
             t,
@@ -135,8 +155,7 @@ class _Tracker:
             return None
         return (float(point[0] / self.scale), float(point[1] / self.scale))
 
-    def _find_ball(self, gray, moving, matrix):
-        candidates = self._ball_candidates(gray, moving)
+    def _find_ball(self, candidates, matrix):
         predicted = None
         if self.ball is not None and self.misses <= BALL_MISSES_ALLOWED:
             ahead = np.asarray(self.ball) + self.velocity * (self.misses + 1)
@@ -176,6 +195,14 @@ class _Tracker:
             contrast = float(spots[y : y + h, x : x + w].max())
             found.append((float(cx), float(cy), contrast * roundness))
         return found
+
+
+def _box_mask(detections, shape) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    for d in detections:
+        x1, y1, x2, y2 = (round(v) for v in d.box)
+        mask[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = 255
+    return mask
 
 
 def _choose(candidates, predicted, gate):

@@ -18,6 +18,7 @@ import { createAutosave } from "/static/js/autosave.js";
 import { createClips } from "/static/js/framing/clips.js";
 import { createCropBox } from "/static/js/framing/crop.js";
 import { createEdits } from "/static/js/framing/edits.js";
+import { createFollow } from "/static/js/framing/follow.js";
 import { createWorking } from "/static/js/framing/working.js";
 import { markKeyframeChip, renderKeyframeChips } from "/static/js/keyframes.js";
 import { createPlayer } from "/static/js/player.js";
@@ -109,6 +110,7 @@ const player = createPlayer({
   rateAt: (t) => edits.speedAt(t),
   onTime: (t) => {
     crop.showAt(t);
+    follow.showAt(t);
     markSelectedKeyframe(t);
   },
   // K: the crop box as it is now becomes a keyframe at the playhead; Delete: removes it.
@@ -145,6 +147,25 @@ const clips = createClips({
   autosave,
   forget: (id) => dirty.delete(id),
 });
+
+// "Follow the play": a proposal drawn over the video; accepting it is an ordinary edit.
+const follow = createFollow({
+  projectId,
+  aspect: data.output_width / data.output_height,
+  clip: () => current,
+  video,
+  accept: acceptKeyframes,
+});
+
+function acceptKeyframes(keyframes) {
+  current.crop_keyframes = keyframes;
+  selectedTime = null;
+  crop.rebuild();
+  renderKeyframes();
+  edits.renderDeco();
+  player.refresh();
+  edited(current);
+}
 
 const working = createWorking({ projectId, data, autosave, hasClips: () => clips.all().length > 0 });
 
@@ -253,6 +274,7 @@ function deleteKeyframe(time) {
 
 function selectClip(clip) {
   if (current && dirty.has(current.id)) autosave.flush();
+  follow.clipChanged();
   video.pause();
   current = clip;
   selectedTime = null;
