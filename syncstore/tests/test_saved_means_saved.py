@@ -117,7 +117,8 @@ def test_a_stale_wal_is_never_replayed_onto_a_downloaded_copy(
     conn.execute("PRAGMA wal_autocheckpoint=0")
     conn.execute(
         "INSERT INTO projects_project (name, aspect_ratio, current_mode, created_at, "
-        "updated_at) VALUES ('Ghost', '9:16', 'framing', '2026-01-01', '2026-01-01')"
+        "updated_at, final_resolution, final_quality, title_card) VALUES ('Ghost', '9:16', "
+        "'framing', '2026-01-01', '2026-01-01', '1080p', 'standard', '{}')"
     )
     conn.commit()
     stale_wal = path.with_name(path.name + "-wal").read_bytes()
