@@ -154,6 +154,7 @@ class _Render:
         self.size = tuple(size) if size else (codec.width, codec.height)
         self.scaled = self.size != (codec.width, codec.height)
         self.card = card
+        self.card_image = None  # drawn once, for the card's first frame
         # The card lasts a whole number of frames; everything after it starts that late.
         self.card_frames = round(titlecard.SECONDS * self.rate) if card else 0
         self.delay = Fraction(self.card_frames) / self.rate  # seconds
@@ -252,7 +253,7 @@ class _Render:
         return scaled
 
     def _card_frame(self, index):
-        if index == 0:
+        if self.card_image is None:
             self.card_image = titlecard.video_frame(self.card, *self.size)
         # One picture, shown card_frames times: a new frame object per pts for x264.
         frame = av.VideoFrame.from_ndarray(self.card_image.to_ndarray(), format="yuv420p")

@@ -288,6 +288,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve static files straight from the source folders when collectstatic has not run
 # (the embedded default); the Docker image collects them.
 WHITENOISE_USE_FINDERS = True
+# The web app manifest (static/manifest.webmanifest, linked from templates/base.html):
+# whitenoise's own table has no type for the extension.
+WHITENOISE_MIMETYPES = {".webmanifest": "application/manifest+json"}
 
 
 def s3_media_storage(bucket: str, endpoint_url, region: str, public_endpoint_url=None) -> dict:

@@ -3,7 +3,10 @@
 //
 // The upload's id is remembered in localStorage under the file's name, size and date,
 // so picking the same file again after a pause, a lost connection or a closed tab asks
-// the server which chunks it has and sends only the others.
+// the server which chunks it has and sends only the others. On a phone: offline (the
+// `offline` event, or a failed request while navigator.onLine is false) pauses the upload
+// by itself and `online` resumes it, from the chunk that did not arrive; a retry's wait is
+// cut short when the connection comes back or the tab is shown again (the phone woke).
 
 import { api, ApiError, csrfToken } from "/static/js/api.js";
 import { formatTime } from "/static/js/player.js";
@@ -13,6 +16,30 @@ const RETRY_DELAYS_MS = [1000, 2000, 5000, 10000];
 const memoryKey = (file) => `reeleditor:game-upload:${file.name}:${file.size}:${file.lastModified}`;
 
 let current = null; // {upload, file, paused, cancelled}
+
+// Resolves when the connection may be back: `online`, or the page shown again.
+function wake() {
+  return new Promise((resolve) => {
+    const done = () => {
+      window.removeEventListener("online", done);
+      document.removeEventListener("visibilitychange", shown);
+      resolve();
+    };
+    const shown = () => {
+      if (document.visibilityState === "visible") done();
+    };
+    window.addEventListener("online", done);
+    document.addEventListener("visibilitychange", shown);
+  });
+}
+
+// Offline: wait for the connection, however long (no retry is spent on it).
+async function waitOnline() {
+  while (!navigator.onLine && !(current && current.cancelled)) {
+    show("Offline: the upload goes on by itself when the connection is back.");
+    await Promise.race([wake(), new Promise((resolve) => setTimeout(resolve, 5000))]);
+  }
+}
 
 function show(text) {
   $("game-upload-text").textContent = text;
@@ -65,6 +92,7 @@ async function sendChunk(upload, file, index) {
   const digest = await sha256(blob);
   if (digest) headers["X-Chunk-SHA256"] = digest;
   for (let attempt = 0; ; attempt++) {
+    await waitOnline();
     let response;
     try {
       response = await fetch(`/api/games/uploads/${upload.id}/chunks/${index}`, {
@@ -79,11 +107,15 @@ async function sendChunk(upload, file, index) {
       throw new ApiError(data.error || `The upload was refused (${response.status}).`,
                          data.code || `http_${response.status}`, response.status, data);
     }
+    if (!navigator.onLine) {
+      attempt -= 1; // went offline: wait for the connection, not a retry
+      continue;
+    }
     if (attempt >= RETRY_DELAYS_MS.length) {
       throw new ApiError("The connection was lost. Pick the same file again to resume.", "network", 0);
     }
     show(`Connection lost, retrying in ${RETRY_DELAYS_MS[attempt] / 1000} s…`);
-    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+    await Promise.race([wake(), new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]))]);
   }
 }
 
@@ -101,6 +133,7 @@ async function run(file, fields) {
     if (have.has(index)) continue;
     while (current.paused && !current.cancelled) await new Promise((r) => setTimeout(r, 200));
     if (current.cancelled) return null;
+    await waitOnline();
     const bytes = await sendChunk(upload, file, index);
     sent += bytes;
     sentNow += bytes;

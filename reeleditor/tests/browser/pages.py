@@ -302,3 +302,58 @@ def video_plays(page, locator, *, seconds: float = 0.8) -> dict:
         }""",
         seconds,
     )
+
+
+# --- Touch: real touch input through the Chrome DevTools Protocol ---------------------
+# Playwright has no touch drag; ``Input.dispatchTouchEvent`` makes Chromium fire the
+# touch and pointer events (pointerType "touch") a finger would, hit-testing and all.
+
+
+def _centre(locator) -> tuple[float, float]:
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    if box is None:
+        raise AssertionError(f"{locator} has no box (not visible)")
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def touch_gesture(page, paths: list[list[tuple[float, float]]]) -> None:
+    """Put one finger per path down at its first point, move them all step by step
+    (the paths are as long as each other), lift them all: viewport CSS pixels."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+
+        def points(step: int) -> list[dict]:
+            return [
+                {"x": path[step][0], "y": path[step][1], "id": finger, "radiusX": 4, "radiusY": 4}
+                for finger, path in enumerate(paths)
+            ]
+
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points(0)})
+        for step in range(1, len(paths[0])):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points(step)})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
+
+
+def touch_drag(page, locator, dx: float, dy: float, *, steps: int = 8) -> None:
+    """One finger down in the middle of ``locator``, moved by (dx, dy), lifted."""
+    x, y = _centre(locator)
+    path = [(x + dx * i / steps, y + dy * i / steps) for i in range(steps + 1)]
+    touch_gesture(page, [path])
+
+
+def tap(page, locator) -> None:
+    """One finger down and up in the middle of ``locator`` (``Input.dispatchTouchEvent``)."""
+    x, y = _centre(locator)
+    touch_gesture(page, [[(x, y)]])
+
+
+def pinch(page, locator, scale: float, *, spread: float = 30, steps: int = 8) -> None:
+    """Two fingers on ``locator``, ``spread`` px either side of its centre (horizontally),
+    moved apart (``scale`` > 1) or together (< 1) to ``scale`` times their distance."""
+    x, y = _centre(locator)
+    end = spread * scale
+    offsets = [spread + (end - spread) * i / steps for i in range(steps + 1)]
+    touch_gesture(page, [[(x - o, y) for o in offsets], [(x + o, y) for o in offsets]])

@@ -43,6 +43,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 720}
+# Playwright's mobile emulation for ``mobile_page_for``: a phone (390x844, the size of
+# an iPhone 12 to 15) and a tablet (768x1024), both touch screens.
+DEVICES = {
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+    "tablet": {
+        "viewport": {"width": 768, "height": 1024},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
 # Every page of every browser test reports Content-Security-Policy violations to the
 # console with this prefix, and a test with one fails (reeleditor/csp.py).
 CSP_VIOLATION = "CSP violation:"
@@ -55,6 +71,7 @@ document.addEventListener("securitypolicyviolation", (event) => {{
 BROWSER_FIXTURES = {
     "page",
     "page_for",
+    "mobile_page_for",
     "browser",
     "server",
     "real_server",
@@ -191,15 +208,17 @@ def browser(_playwright):
 def page_for(browser, request):
     """``page_for(live_server)``: a new page in a new context whose base URL is that server.
 
-    Viewport 1280x720, downloads accepted. On failure: a screenshot in
+    Viewport 1280x720, downloads accepted (keyword arguments go to the context:
+    ``page_for(live, storage_state=...)``). On failure: a screenshot in
     ``test-artifacts/failures/<test>.png``, the console in the report.
     """
     opened = []
     console: list[str] = []
     request.node._browser_console = console
 
-    def open_page(live: LiveServer):
-        context = browser.new_context(base_url=live.url, viewport=VIEWPORT, accept_downloads=True)
+    def open_page(live: LiveServer, **context_options):
+        options = {"viewport": VIEWPORT, "accept_downloads": True, **context_options}
+        context = browser.new_context(base_url=live.url, **options)
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         context.add_init_script(_REPORT_CSP_VIOLATIONS)
         page = context.new_page()
@@ -224,6 +243,18 @@ def page_for(browser, request):
     violations = [line for line in console if CSP_VIOLATION in line]
     if violations and not failed:
         pytest.fail("the page broke its Content-Security-Policy:\n" + "\n".join(violations))
+
+
+@pytest.fixture
+def mobile_page_for(page_for):
+    """``mobile_page_for(live_server, device="phone", **context_options)``: like
+    ``page_for``, emulating a touch device of ``DEVICES`` ("phone": 390x844, "tablet":
+    768x1024); the CSP reporting and failure screenshots are ``page_for``'s."""
+
+    def open_page(live: LiveServer, device: str = "phone", **context_options):
+        return page_for(live, **{**DEVICES[device], **context_options})
+
+    return open_page
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 // Overlay mode's pointer layer: the selected highlight's ellipse and its handles over
-// the video. Dragging the ellipse moves it, its handles resize it (width, height, both);
+// the video. Dragging the ellipse moves it, its handles resize it (width, height, both),
+// mouse, pen or finger alike (Pointer Events); two fingers on it pinch it bigger or
+// smaller (rx and ry together) and carry it with their centre, one keyframe at the end;
 // with the focus, the arrow keys move it (Shift: 10 px) and + and - resize it. Every
 // change sets a keyframe at the playhead. A click elsewhere on the stage selects the
 // topmost highlight drawn there, or clears the selection.
@@ -21,6 +23,7 @@ const RESIZE_STEP = 1.05; // + and - scale the ellipse by this
  */
 export function createHandles({ layer, frame, width: W, height: H, model, video, now, moved, changed, select }) {
   let dragging = null;
+  const pointers = new Map(); // pointerId -> {x, y} in video px: the fingers on the ellipse
   let nudges = 0; // key presses on the ellipse: a held key's repeats are one undo step
 
   const cssScale = () => frame.clientWidth / W; // CSS px per video px
@@ -79,10 +82,16 @@ export function createHandles({ layer, frame, width: W, height: H, model, video,
     if (!region) return;
     event.preventDefault();
     event.stopPropagation();
-    video.pause();
-    const t = editTime(region);
     const target = event.currentTarget;
     target.setPointerCapture(event.pointerId);
+    pointers.set(event.pointerId, toVideo(event));
+    if (dragging && pointers.size === 2 && dragging.mode !== "pinch") {
+      startPinch();
+      return;
+    }
+    if (pointers.size > 1) return; // a third finger, or one left over from a pinch
+    video.pause();
+    const t = editTime(region);
     target.focus({ preventScroll: true });
     dragging = {
       region,
@@ -98,8 +107,47 @@ export function createHandles({ layer, frame, width: W, height: H, model, video,
     target.addEventListener("pointercancel", endDrag);
   }
 
+  function pinchGeometry() {
+    const [a, b] = [...pointers.values()];
+    return { distance: Math.max(1, Math.hypot(b.x - a.x, b.y - a.y)), x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+  }
+
+  // A second finger: from the shape as it is now, scale by the fingers' spread, move with
+  // their centre.
+  function startPinch() {
+    const { region, t } = dragging;
+    dragging = {
+      region,
+      t,
+      mode: "pinch",
+      shape: model.pathOf(region).at(t),
+      start: pinchGeometry(),
+      moved: dragging.moved,
+    };
+  }
+
+  function pinchMove() {
+    const { shape, start, region, t } = dragging;
+    const g = pinchGeometry();
+    const factor = g.distance / start.distance;
+    if (!dragging.moved && Math.abs(g.distance - start.distance) * cssScale() < DRAG_THRESHOLD_PX &&
+        Math.hypot(g.x - start.x, g.y - start.y) * cssScale() < DRAG_THRESHOLD_PX) return;
+    dragging.moved = true;
+    const next = { ...shape, x: shape.x + g.x - start.x, y: shape.y + g.y - start.y };
+    next.rx = clamp(shape.rx * factor, 2, W);
+    next.ry = clamp(shape.ry * factor, 2, H);
+    model.setKeyframe(region, t, next);
+    moved();
+  }
+
   function dragMove(event) {
-    if (!dragging || event.pointerId !== dragging.pointerId) return;
+    if (!dragging || !pointers.has(event.pointerId)) return;
+    pointers.set(event.pointerId, toVideo(event));
+    if (dragging.mode === "pinch") {
+      if (pointers.size >= 2) pinchMove();
+      return;
+    }
+    if (event.pointerId !== dragging.pointerId) return;
     const { shape, origin, mode, region, t } = dragging;
     const p = toVideo(event);
     const dx = p.x - origin.x;
@@ -117,13 +165,18 @@ export function createHandles({ layer, frame, width: W, height: H, model, video,
     moved();
   }
 
+  // The first finger up ends a pinch (one change); the others are ignored until they are up.
   function endDrag(event) {
     const target = event.currentTarget;
-    target.removeEventListener("pointermove", dragMove);
-    target.removeEventListener("pointerup", endDrag);
-    target.removeEventListener("pointercancel", endDrag);
     if (target.hasPointerCapture(event.pointerId)) target.releasePointerCapture(event.pointerId);
-    const wasMoved = dragging && dragging.moved;
+    pointers.delete(event.pointerId);
+    if (!pointers.size) {
+      target.removeEventListener("pointermove", dragMove);
+      target.removeEventListener("pointerup", endDrag);
+      target.removeEventListener("pointercancel", endDrag);
+    }
+    if (!dragging || (dragging.mode !== "pinch" && event.pointerId !== dragging.pointerId)) return;
+    const wasMoved = dragging.moved;
     dragging = null;
     if (wasMoved) changed();
   }
