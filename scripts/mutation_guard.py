@@ -298,6 +298,33 @@ MUTATIONS = (
             "games/tests/test_reels_from_plays.py::test_a_game_its_clips_use_cannot_be_deleted_and_keeps_its_file",
         ),
     ),
+    Mutation(
+        name="restore-lets-gc-drop-its-media",
+        promise="restoring a version keeps the media files its rows name",
+        path="syncstore/history.py",
+        old="""\
+        mediagc.keep(user_id, names)
+""",
+        new="""\
+        pass  # MUTATION: the deletions queued by later versions still run
+""",
+        tests=("syncstore/tests/test_history.py::test_media_of_a_restored_version_stay",),
+    ),
+    Mutation(
+        name="revoked-share-link-still-serves",
+        promise="a revoked or expired share link answers 404 on every route",
+        path="sharing/links.py",
+        old="""\
+    return ShareLink.objects.live().filter(token=token).first()
+""",
+        new="""\
+    return ShareLink.objects.filter(token=token).first()  # MUTATION: any link, live or not
+""",
+        tests=(
+            "sharing/tests/test_share_links.py::test_a_revoked_link_is_gone_on_every_route",
+            "sharing/tests/test_share_links.py::test_revoke_and_expiry_hold_for_head_and_range_requests_too",
+        ),
+    ),
 )
 
 
