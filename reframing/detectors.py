@@ -43,7 +43,12 @@ class Detection:
 
 class TorchScriptDetector:
     def __init__(self, path, *, probe_size=(360, 640)):
-        import torch
+        try:
+            import torch
+        except ImportError:
+            raise DetectorUnavailable(
+                "A detector model needs PyTorch on this machine (requirements-upscale.txt)."
+            ) from None
 
         self.torch = torch
         try:
