@@ -8,7 +8,8 @@
 - ``s3_proxy``: ``S3Proxy``, the TCP proxy in front of the moto S3 endpoint that a test
   can make fail for real (connections refused, open ones cut) and bring back.
 - ``pages``: the page helpers (``signup``, ``login``, ``api``, ``poll``, ``screenshot``,
-  ``wait_synced``...). ``screenshot(page, name)`` saves
+  ``wait_synced``, and touch input over CDP: ``touch_drag``, ``pinch``, ``tap``,
+  ``touch_gesture``...). ``screenshot(page, name)`` saves
   ``test-artifacts/screenshots/<name>.png`` for people to look at.
 
 Tests import what they use from here: ``from reeleditor.tests.browser import api, login``.

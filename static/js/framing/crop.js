@@ -136,13 +136,14 @@ export function createCropBox({ stage, frame, box, video, aspect, clip, commit }
   box.addEventListener("pointerdown", (event) => {
     if (!clip() || event.button !== 0) return;
     event.preventDefault();
+    if (!drag) pointers.clear(); // a finger left from a pinch (or one never seen up) is done
     pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
     box.setPointerCapture(event.pointerId);
     if (pointers.size === 2 && drag && drag.mode !== "pinch") {
       startPinch();
       return;
     }
-    if (pointers.size > 1) return; // a third finger, or one left over from a pinch
+    if (pointers.size > 1) return; // a third finger
     video.pause();
     box.focus({ preventScroll: true });
     drag = {
@@ -174,7 +175,7 @@ export function createCropBox({ stage, frame, box, video, aspect, clip, commit }
     show(dragTo(event));
   });
 
-  // The first finger up ends a pinch (one keyframe); the other is ignored until it is up.
+  // The first finger up ends a pinch (one keyframe); the other is ignored from then on.
   function endDrag(event, cancelled) {
     if (!pointers.delete(event.pointerId) || !drag) return;
     if (drag.mode !== "pinch" && event.pointerId !== drag.pointerId) return;

@@ -84,12 +84,13 @@ export function createHandles({ layer, frame, width: W, height: H, model, video,
     event.stopPropagation();
     const target = event.currentTarget;
     target.setPointerCapture(event.pointerId);
+    if (!dragging) pointers.clear(); // a finger left from a pinch (or one never seen up) is done
     pointers.set(event.pointerId, toVideo(event));
     if (dragging && pointers.size === 2 && dragging.mode !== "pinch") {
       startPinch();
       return;
     }
-    if (pointers.size > 1) return; // a third finger, or one left over from a pinch
+    if (pointers.size > 1) return; // a third finger
     video.pause();
     const t = editTime(region);
     target.focus({ preventScroll: true });
@@ -165,7 +166,7 @@ export function createHandles({ layer, frame, width: W, height: H, model, video,
     moved();
   }
 
-  // The first finger up ends a pinch (one change); the others are ignored until they are up.
+  // The first finger up ends a pinch (one change); the others are ignored from then on.
   function endDrag(event) {
     const target = event.currentTarget;
     if (target.hasPointerCapture(event.pointerId)) target.releasePointerCapture(event.pointerId);
