@@ -751,13 +751,18 @@ def _preserve_conflict(user_id, state, reason) -> None:
 def request_status(user_id: int, *, stale: bool = False) -> str:
     """``X-Sync-Status`` of a request that wrote nothing: the state of the copy it read.
 
-    ``failed`` when the copy could not be brought up to date, ``pending`` when it holds
-    writes not committed yet, else ``ok``. An unacknowledged conflict is an account-level
-    fact reported by ``status_of``, not by unrelated requests.
+    ``failed`` when the copy could not be brought up to date, or holds writes whose last
+    push failed (as ``status_of`` says: a read must not turn the badge from "failed" to
+    "saving"); ``pending`` when it holds writes not committed yet; else ``ok``. An
+    unacknowledged conflict is an account-level fact reported by ``status_of``, not by
+    unrelated requests. Only a dirty copy costs the registry query.
     """
     if stale:
         return Status.FAILED
-    return Status.PENDING if _state_as_bound(user_id).dirty else Status.OK
+    if not _state_as_bound(user_id).dirty:
+        return Status.OK
+    row = registry_row(user_id)
+    return Status.FAILED if row is not None and row.status == Status.FAILED else Status.PENDING
 
 
 def _state_as_bound(user_id: int):

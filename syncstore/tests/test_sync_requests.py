@@ -103,6 +103,20 @@ def test_a_store_outage_keeps_the_write_and_a_retry_commits_it(
     assert snapshot_names(row, tmp_path) == ["Before", "During"]
 
 
+def test_a_read_after_a_failed_push_says_failed_until_a_push_succeeds(
+    s3_store, s3_outage, alice, alice_client
+):
+    """A read answers what the badge already says: a write whose push failed is
+    "failed" (not yet backed up), never "pending" as if a save were just under way."""
+    create_project(alice_client, "Before")
+    with s3_outage():
+        create_project(alice_client, "During")
+        assert alice_client.get("/api/projects")["X-Sync-Status"] == "failed"
+    assert alice_client.get("/api/projects")["X-Sync-Status"] == "failed"
+    assert alice_client.post("/api/sync/retry").json()["status"] == "ok"
+    assert alice_client.get("/api/projects")["X-Sync-Status"] == "ok"
+
+
 def test_the_next_write_after_an_outage_pushes_both(
     s3_store, s3_outage, alice, alice_client, tmp_path
 ):
