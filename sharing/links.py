@@ -1,5 +1,6 @@
 """Making, finding and revoking share links of final videos."""
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -10,6 +11,9 @@ from django.utils import timezone
 from .models import ShareLink
 
 MAX_EXPIRY_DAYS = 365
+# What new_token() can make (base64url). Anything else is no token, and never reaches
+# the database: PostgreSQL refuses a NUL in a string parameter with an error, not a miss.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class ShareRefused(Exception):
@@ -61,7 +65,7 @@ def links_of(user, final_video_id):
 
 def find_live(token: str) -> ShareLink | None:
     """The live link with this token, or None (unknown, revoked or expired alike)."""
-    if not token or len(token) > 64:
+    if not token or not TOKEN_SHAPE.fullmatch(token):
         return None
     return ShareLink.objects.live().filter(token=token).first()
 
