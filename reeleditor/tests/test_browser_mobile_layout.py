@@ -20,14 +20,10 @@ import struct
 from playwright.sync_api import expect
 
 from reeleditor.tests.browser import (
-    api,
-    create_project,
-    poll,
+    make_final_video,
     screenshot,
     signup,
     unique_username,
-    upload_clip,
-    wait_for_progress,
 )
 
 PASSWORD = "a-long-enough-pw-123"
@@ -77,27 +73,9 @@ def _data(page, browser_clip) -> dict:
     """The desktop owner's data: project, working and final video, share link, game,
     history. Returns the paths to visit."""
     signup(page, unique_username("phone"), PASSWORD)
-    project_id = create_project(page, "A long project name for a small phone screen", "9:16")
-    upload_clip(page, browser_clip)
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=framing-video]').readyState >= 1"
+    project_id = make_final_video(
+        page, browser_clip, "A long project name for a small phone screen"
     )
-    page.get_by_test_id("export-button").click()
-    wait_for_progress(page, "export-progress", timeout=90)
-    expect(page.get_by_test_id("export-phase")).to_have_text("Export complete · saved")
-
-    page.get_by_test_id("open-overlay").click()
-    page.wait_for_url(re.compile(rf"/projects/{project_id}/overlay/$"))
-    page.get_by_test_id("add-region").click()
-    expect(page.get_by_test_id("region-item")).to_have_count(1)
-    poll(
-        lambda: api(page, "GET", f"/api/projects/{project_id}/highlights")["json"]["regions"],
-        message="the highlight region to be saved",
-    )
-    page.get_by_test_id("final-export-button").click()
-    wait_for_progress(page, "final-export-progress", timeout=90)
-    page.get_by_test_id("open-gallery").click()
-    page.wait_for_url(re.compile(rf"/projects/{project_id}/gallery/$"))
     share = page.get_by_test_id("share").first
     share.get_by_test_id("share-create").click()
     share_url = share.get_by_test_id("share-url").input_value()

@@ -14,15 +14,12 @@ import re
 from playwright.sync_api import expect
 
 from reeleditor.tests.browser import (
-    api,
     create_project,
-    poll,
+    make_final_video,
     screenshot,
     signup,
     unique_username,
-    upload_clip,
     video_plays,
-    wait_for_progress,
 )
 
 PASSWORD = "a-long-enough-pw-123"
@@ -45,30 +42,7 @@ def _meta(page, prop: str) -> str | None:
 
 def _final_video(page, browser_clip) -> int:
     """A project with a clip, its working video and one final video; returns its id."""
-    project_id = create_project(page, TITLE, "9:16")
-    upload_clip(page, browser_clip)
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=framing-video]').readyState >= 1"
-    )
-    page.get_by_test_id("export-button").click()
-    wait_for_progress(page, "export-progress", timeout=90)
-    expect(page.get_by_test_id("export-phase")).to_have_text("Export complete · saved")
-
-    page.get_by_test_id("open-overlay").click()
-    page.wait_for_url(re.compile(rf"/projects/{project_id}/overlay/$"))
-    page.get_by_test_id("add-region").click()
-    expect(page.get_by_test_id("region-item")).to_have_count(1)
-    poll(
-        lambda: api(page, "GET", f"/api/projects/{project_id}/highlights")["json"]["regions"],
-        message="the highlight region to be saved",
-    )
-    page.get_by_test_id("final-export-button").click()
-    wait_for_progress(page, "final-export-progress", timeout=90)
-
-    page.get_by_test_id("open-gallery").click()
-    page.wait_for_url(re.compile(rf"/projects/{project_id}/gallery/$"))
-    expect(page.get_by_test_id("gallery-item")).to_have_count(1)
-    return project_id
+    return make_final_video(page, browser_clip, TITLE)
 
 
 def test_a_share_link_plays_without_an_account_and_is_refused_after_revoke(

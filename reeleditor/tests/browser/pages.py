@@ -216,6 +216,37 @@ def upload_clip(page, path) -> None:
     expect_count(items, before + 1, timeout=30_000)
 
 
+def make_final_video(page, clip, name: str) -> int:
+    """Through the UI: a project with ``clip``, its working video, one highlight and a
+    final video; returns the project's id with the page on its gallery."""
+    from playwright.sync_api import expect
+
+    project_id = create_project(page, name, "9:16")
+    upload_clip(page, clip)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=framing-video]').readyState >= 1"
+    )
+    page.get_by_test_id("export-button").click()
+    wait_for_progress(page, "export-progress", timeout=90)
+    expect(page.get_by_test_id("export-phase")).to_have_text("Export complete · saved")
+
+    page.get_by_test_id("open-overlay").click()
+    page.wait_for_url(re.compile(rf"/projects/{project_id}/overlay/$"))
+    page.get_by_test_id("add-region").click()
+    expect(page.get_by_test_id("region-item")).to_have_count(1)
+    poll(
+        lambda: api(page, "GET", f"/api/projects/{project_id}/highlights")["json"]["regions"],
+        message="the highlight region to be saved",
+    )
+    page.get_by_test_id("final-export-button").click()
+    wait_for_progress(page, "final-export-progress", timeout=90)
+
+    page.get_by_test_id("open-gallery").click()
+    page.wait_for_url(re.compile(rf"/projects/{project_id}/gallery/$"))
+    expect(page.get_by_test_id("gallery-item")).to_have_count(1)
+    return project_id
+
+
 def expect_count(locator, count: int, *, timeout: float = DEFAULT_TIMEOUT_MS) -> None:
     from playwright.sync_api import expect
 
