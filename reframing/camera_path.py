@@ -44,11 +44,16 @@ def follow(times, target, low: float, high: float, limits: Limits) -> np.ndarray
         return np.clip(target, low, high)
     dt = float(times[1] - times[0])
     lead_steps = max(0, round(limits.lead / dt))
+    # Aims beyond an edge count as the dead zone past it, so a ball at the edge of the
+    # picture brings the window right up to that edge instead of a dead zone short.
+    reach = limits.dead_zone
     aim = np.clip(
-        np.concatenate([target[lead_steps:], np.repeat(target[-1:], lead_steps)]), low, high
+        np.concatenate([target[lead_steps:], np.repeat(target[-1:], lead_steps)]),
+        low - reach,
+        high + reach,
     )
     out = np.empty_like(aim)
-    position, velocity = float(aim[0]), 0.0
+    position, velocity = float(np.clip(aim[0], low, high)), 0.0
     max_dv = limits.max_accel * dt
     for i, goal in enumerate(aim):
         gap = goal - position
@@ -81,9 +86,11 @@ def follow_both_ways(times, target, low: float, high: float, limits: Limits) -> 
 
 def _braking(wanted: float, position: float, low: float, high: float, accel: float, dt: float):
     """Limit a speed so the camera can stop before the edge it is heading to."""
-    room = (high - position) if wanted > 0 else (position - low)
-    # Stopping from v takes v^2 / 2a; the discrete camera needs one step more.
-    limit = max(0.0, np.sqrt(2 * accel * max(0.0, room)) - accel * dt)
+    room = max(0.0, (high - position) if wanted > 0 else (position - low))
+    # The discrete camera moves v*dt this step, then needs v^2 / 2a to stop: the largest
+    # v with v*dt + v^2/2a <= room. (Reserving a whole step at full deceleration instead,
+    # sqrt(2a*room) - a*dt, kept it a*dt^2/2 short of the edge: the ball was lost there.)
+    limit = accel * (np.sqrt(dt * dt + 2 * room / accel) - dt)
     return float(np.clip(wanted, -limit, limit))
 
 

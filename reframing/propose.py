@@ -1,11 +1,12 @@
 """A proposal of crop keyframes that follow the play, for one clip and an aspect ratio.
 
-``propose(path, aspect)`` analyses the clip (:mod:`reframing.vision`), picks a target per
-analysed frame (the ball where it was found, else the centre of the players' motion,
-else where the camera last aimed), films it with the virtual camera of
-:mod:`reframing.camera_path`, and returns at most about one keyframe per second in the
-shape of ``Clip.crop_keyframes`` (source pixels). It never touches a clip: the user
-accepts a proposal (the editor writes it as ordinary keyframes) or discards it.
+``propose(path, aspect)`` analyses the clip (:mod:`reframing.vision`), picks a target
+per analysed frame (the ball where it was found; in a gap, where it was last or will
+next be seen; else the centre of the players' motion; else where the camera last
+aimed), films it with the virtual camera of :mod:`reframing.camera_path`, and returns
+at most about one keyframe per second in the shape of ``Clip.crop_keyframes`` (source
+pixels). It never touches a clip: the user accepts a proposal (the editor writes it as
+ordinary keyframes) or discards it.
 """
 
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ RESPONSE = 0.15  # s
 LEAD = 0.2  # s
 DEAD_ZONE = 0.03  # of the window: the picture stays still while the ball is near its centre
 BALL_HOLD = 1.0  # s: aim where the ball was last seen before falling back to the players
+# s: aim where the ball will come back this long before it does (the clip is known whole,
+# and a window a third of the frame wide needs about this long to cross the picture).
+BALL_AHEAD = 1.2
 TOLERANCE = 0.06  # of the window: how far the keyframes' path may stray from the camera's
 
 
@@ -71,14 +75,27 @@ def propose(
 
 def targets(observations) -> np.ndarray:
     """(n, 2) aim points: the ball; where it was last seen, for ``BALL_HOLD`` seconds
-    after it goes (out of the picture or behind a player, it comes back near there);
-    then the action; else NaN (hold)."""
+    after it goes (out of the picture or behind a player, it often comes back near
+    there); where it will next be seen, for ``BALL_AHEAD`` seconds before it is (it may
+    come back far away: from the other edge, after a long pass); between the two, the
+    action; else NaN (hold)."""
     points = np.full((len(observations), 2), np.nan)
+    next_ball, next_time = [None] * len(observations), [np.inf] * len(observations)
+    upcoming, upcoming_time = None, np.inf
+    for i in range(len(observations) - 1, -1, -1):
+        if observations[i].ball is not None:
+            upcoming, upcoming_time = observations[i].ball, observations[i].time
+        next_ball[i], next_time[i] = upcoming, upcoming_time
     last_ball, last_time = None, -np.inf
     for i, seen in enumerate(observations):
         if seen.ball is not None:
             last_ball, last_time = seen.ball, seen.time
-        point = last_ball if seen.time - last_time <= BALL_HOLD else seen.action
+        if seen.time - last_time <= BALL_HOLD:
+            point = last_ball
+        elif next_time[i] - seen.time <= BALL_AHEAD:
+            point = next_ball[i]
+        else:
+            point = seen.action
         if point is not None:
             points[i] = point
     return points

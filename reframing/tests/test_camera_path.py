@@ -119,3 +119,15 @@ def test_a_straight_pan_needs_only_its_ends():
     t = times(10)
     line = np.linspace(300, 900, len(t))
     assert camera_path.simplify(t, line, 1.0) == [0, len(t) - 1]
+
+
+def test_a_target_at_the_edge_of_the_picture_brings_the_window_right_up_to_it():
+    # The ball runs to the frame's left edge (its centre beyond where the window's centre
+    # can go): the window must reach the edge, not stop a dead zone or a braking step short
+    # of it, or a ball at the edge of the picture is outside it.
+    t = times(5)
+    target = np.where(t < 1, 640.0, LOW - 150.0)
+    path = camera_path.follow(t, target, LOW, HIGH, LIMITS)
+    assert path[-1] == pytest.approx(LOW, abs=0.5)
+    both = camera_path.follow_both_ways(t, target, LOW, HIGH, LIMITS)
+    assert both[-1] == pytest.approx(LOW, abs=0.5)

@@ -120,3 +120,20 @@ def test_a_range_of_the_clip_is_analysed_alone(clip):
     result = propose.propose(path, 9 / 16, start=2.0, end=4.0)
     times = [k["time"] for k in result.keyframes]
     assert times[0] >= 1.9 and times[-1] <= 4.0 + 1e-6
+
+
+def test_the_aim_waits_where_the_ball_comes_back_before_it_does():
+    # Seen on the left until 1 s, out of the picture, back on the right at 4 s; the
+    # players' motion meanwhile is in the middle. The clip is analysed whole, so for the
+    # last BALL_AHEAD seconds of the gap the camera aims where the ball will come back
+    # (a window a third of the frame wide cannot cross it in time otherwise).
+    def seen(t):
+        ball = (100.0, 300.0) if t <= 1.0 else (900.0, 300.0) if t >= 4.0 else None
+        return vision.Observation(time=t, ball=ball, action=(480.0, 300.0), camera_shift=0.0)
+
+    times = np.round(np.arange(0, 5, 0.1), 3)
+    aims = dict(zip(times, propose.targets([seen(t) for t in times]), strict=True))
+    assert tuple(aims[1.5]) == (100.0, 300.0)  # just gone: where it was last seen
+    assert tuple(aims[2.5]) == (480.0, 300.0)  # long gone: the players
+    assert tuple(aims[3.0]) == (900.0, 300.0)  # soon back: where it comes back
+    assert propose.BALL_HOLD + propose.BALL_AHEAD < 3.0  # the gap above has all three
