@@ -48,6 +48,45 @@ def allow_user_database_connections():
     TransactionTestCase.ensure_connection_patch_method = classmethod(original)
 
 
+def _central_pool():
+    """The PostgreSQL connection pool of the central database, if there is one."""
+    from django.db import connections
+
+    central = connections["default"]
+    if central.vendor != "postgresql" or not central.settings_dict["OPTIONS"].get("pool"):
+        return None, central
+    return central.pool, central
+
+
+@pytest.fixture(autouse=True)
+def _pool_slots_kept_by_test_threads_are_freed():
+    """Django's test client keeps a request from closing its connection (it disconnects
+    ``close_old_connections``), so a test that sends requests from threads of its own
+    ends with their connections checked out of the pool for good: the threads are gone,
+    but the pool still counts them, and a few such tests exhaust it. The app's own
+    threads give theirs back (each closes its connections when it ends; daphne's
+    requests do at the end of each), so only the tests need this: the pool is started
+    afresh after a test that left slots taken."""
+    yield
+    pool, central = _central_pool()
+    if pool is None:
+        return
+    stats = pool.get_stats()
+    mine = 1 if central.connection is not None else 0  # this thread's, kept for the next test
+    if stats.get("pool_size", 0) - stats.get("pool_available", 0) > mine:
+        central.close_pool()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _central_pool_closed_before_the_test_database_goes(django_db_setup):
+    """Idle pooled connections would keep PostgreSQL from dropping the test database."""
+    yield
+    pool, central = _central_pool()
+    if pool is not None:
+        central.close()
+        central.close_pool()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(tmp_path_factory):
     # A file, not SQLite's shared in-memory database: ASGI tests serve requests from

@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/path_before_after.py [--baseline 1ffcb24] [--requests 150]
         [--rounds 3] [--json out.json]
+    .venv/bin/python bench/path_before_after.py --central postgres \
+        --baseline-env DATABASE_POOL=false          # this tree with and without a setting
 
 Two apps run side by side: this tree and a baseline revision of this repository
 (default 1ffcb24, the last commit before issue 14's request-path work), checked out into
@@ -20,6 +22,11 @@ Sent one at a time over one kept-alive connection, as one person's browser does.
 Printed per kind: p50 / p95 / p99 in ms and the server's CPU time per request (user +
 system of the serving processes, from ``/proc``), for both sides, and this tree over the
 baseline. Ratios below 1 mean this tree is faster.
+
+``--central postgres`` gives each side a throwaway PostgreSQL database
+(``reeleditor_bench_path_*`` on ``--postgres``, dropped at the end) as its central
+database instead of SQLite, as production runs. ``--baseline-env NAME=VALUE`` (repeated)
+makes the baseline this same tree with those settings, to measure one setting.
 """
 
 import argparse
@@ -51,7 +58,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class Side:
     """One tree's app, its user, and the samples measured against it."""
 
-    def __init__(self, name: str, tree: Path, workdir: Path):
+    def __init__(self, name: str, tree: Path, workdir: Path, extra_env: dict | None = None):
         self.name, self.tree, self.workdir = name, tree, workdir
         self.port = free_port()
         self.env = clean_environment()
@@ -64,6 +71,7 @@ class Side:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
+        self.env.update(extra_env or {})
         self.process = None
         self.samples = {kind: [] for kind in KINDS}
         self.cpu = {kind: 0.0 for kind in KINDS}  # seconds of server CPU per kind
@@ -213,20 +221,31 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=150, help="per kind per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--central", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--baseline-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-path-"))
-    baseline_tree = workdir / "baseline-tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(baseline_tree), args.baseline],
-                   cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-    sides = []
+    baseline_env = dict(item.split("=", 1) for item in args.baseline_env)
+    if baseline_env:
+        baseline_tree, args.baseline = ROOT, "this tree with " + " ".join(args.baseline_env)
+    else:
+        baseline_tree = workdir / "baseline-tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(baseline_tree),
+                        args.baseline], cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    sides, databases = [], []
     try:
         from projects.synthetic import write_game_clip
 
         clip = workdir / "clip.mp4"
         write_game_clip(clip, width=320, height=180, fps=30, seconds=2.0)
-        for name, tree in (("baseline", baseline_tree), ("this tree", ROOT)):
+        for name, tree, extra in (("baseline", baseline_tree, baseline_env),
+                                  ("this tree", ROOT, {})):  # fmt: skip
             (workdir / name).mkdir()
-            sides.append(Side(name, tree, workdir / name))
+            if args.central == "postgres":
+                databases.append(_create_database(args.postgres, len(databases)))
+                extra = {**extra, "DATABASE_URL": databases[-1][1]}
+            sides.append(Side(name, tree, workdir / name, extra))
             sides[-1].start()
         browsers = [Browser(side, clip) for side in sides]
         for round_number in range(args.rounds):
@@ -241,12 +260,31 @@ def main() -> None:
     finally:
         for side in sides:
             side.stop()
-        subprocess.run(["git", "worktree", "remove", "--force", str(baseline_tree)],
-                       cwd=ROOT, check=False)  # fmt: skip
+        for name, _ in databases:
+            _drop_database(args.postgres, name)
+        if not baseline_env:
+            subprocess.run(["git", "worktree", "remove", "--force", str(baseline_tree)],
+                           cwd=ROOT, check=False)  # fmt: skip
     base, ours = figures(sides[0]), figures(sides[1])
     report(base, ours, args.baseline)
     if args.json:
         args.json.write_text(json.dumps({"baseline": base, "this tree": ours}, indent=2))
+
+
+def _create_database(server_url: str, number: int) -> tuple[str, str]:
+    import psycopg
+
+    name = f"reeleditor_bench_path_{os.getpid()}_{number}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name, server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -27,5 +27,10 @@ def sweep_lost_jobs_in_worker(**kwargs):
         jobs.sweep_lost_jobs()
     finally:
         # The worker's main process keeps no connection of its own: its pool processes
-        # are forked from it, and must not share one.
+        # are forked from it, and must not share one. That includes the idle ones of a
+        # PostgreSQL connection pool (a child would inherit their sockets; Celery closes
+        # the child's copy, which would end the parent's connections on the server).
         connections.close_all()
+        for connection in connections.all(initialized_only=True):
+            if connection.settings_dict.get("OPTIONS", {}).get("pool"):
+                connection.close_pool()

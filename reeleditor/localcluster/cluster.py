@@ -130,6 +130,9 @@ class LocalCluster:
             {
                 "WORKER_METRICS_PORT": str(self.ports.worker_metrics),
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "worker" / "metrics"),
+                # Celery closes a pool around every task in its forked children, so a
+                # worker would only open more connections with one (see settings).
+                "DATABASE_POOL": "false",
             }
         )
         self.worker = Service(
