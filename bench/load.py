@@ -22,7 +22,14 @@ figures; an autosave that does not answer ``X-Sync-Status: ok`` counts as a fail
 instances behind nginx, PostgreSQL, Redis, moto, a Celery worker), ``--processes`` per
 instance.
 
-Printed: requests per second, failures, and p50 / p95 / p99 per endpoint for every
+After each embedded run, **acknowledged but lost**: every user's last autosave answered
+``X-Sync-Status: ok`` (the locustfile's ledger) is looked for in what was committed,
+read by ``manage.py shell`` on an empty data folder (so from the snapshot store, as any
+other machine would see it). The committed keyframes must be that autosave's, or one
+sent after it whose answer said otherwise (it may have committed all the same); any
+other value counts as lost.
+
+Printed: requests per second, failures, lost, and p50 / p95 / p99 per endpoint for every
 (processes, users) pair, then throughput with N processes over 1 process, per number
 of users, from the same run. The load generator shares the machine with the app (as
 users' browsers would not), so the absolute figures are a floor.
@@ -95,6 +102,34 @@ def make_clip(workdir: Path) -> Path:
     return path
 
 
+_READ_COMMITTED = """
+import json, os
+from django.contrib.auth import get_user_model
+from projects.models import Clip
+from syncstore import sync
+from syncstore.binding import bound_to_user
+committed = {}
+for user in get_user_model().objects.filter(username__startswith=os.environ["LOAD_USERS_PREFIX"]):
+    sync.ensure_fresh(user.pk)  # an empty data folder: this pulls the committed version
+    with bound_to_user(user.pk):
+        committed[user.username] = {c.id: c.crop_keyframes for c in Clip.objects.all()}
+print("committed " + json.dumps(committed))
+"""
+
+
+def count_lost(ledger: Path, committed: dict) -> tuple[int, int]:
+    """(users checked, users whose committed keyframes are no answer they could get)."""
+    checked = lost = 0
+    for line in ledger.read_text().splitlines() if ledger.exists() else []:
+        entry = json.loads(line)
+        if entry["acknowledged"] is None:
+            continue  # nothing acknowledged: nothing to lose
+        checked += 1
+        have = committed.get(entry["user"], {}).get(str(entry["clip"]))
+        lost += have not in [entry["acknowledged"], *entry["unconfirmed"]]
+    return checked, lost
+
+
 class App:
     """A fresh embedded-mode app served by ``reeleditor.serve --processes N``."""
 
@@ -135,6 +170,23 @@ class App:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
+    def committed(self) -> dict:
+        """Every load user's clips' keyframes as committed: read on an empty data folder
+        with the same central database and snapshot store, after the app stopped."""
+        data = self.workdir / "data"
+        env = {
+            **self.env,
+            "REELEDITOR_DATA_DIR": str(self.workdir / "auditor"),
+            "DATABASE_URL": f"sqlite:///{data / 'central.sqlite3'}",
+            "SNAPSHOT_LOCAL_DIR": str(data / "snapshots"),
+            "LOAD_USERS_PREFIX": PREFIX,
+        }
+        command = [sys.executable, "manage.py", "shell", "-c", _READ_COMMITTED]
+        out = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        line = next(x for x in out.stdout.splitlines() if x.startswith("committed "))
+        return {user: {str(k): v for k, v in clips.items()}
+                for user, clips in json.loads(line[len("committed "):]).items()}  # fmt: skip
+
 
 class ClusterApp:
     """The local cluster ``make cluster`` starts (two web instances behind nginx, each
@@ -167,11 +219,14 @@ class ClusterApp:
     def stop(self) -> None:
         self.cluster.stop()
 
+    committed = None  # the cluster suite (pytest -m cluster) audits the cluster
+
 
 def run_locust(app: App, users: int, think: str, seconds: int, clip: Path, out: Path) -> dict:
     prefix = out / f"p{app.processes}-u{users}-{think}"  # one run per folder
     env = {**os.environ, "LOAD_PASSWORD": PASSWORD, "LOAD_CLIP": str(clip),
-           "LOAD_USERS_PREFIX": PREFIX, "LOAD_THINK": think}  # fmt: skip
+           "LOAD_USERS_PREFIX": PREFIX, "LOAD_THINK": think,
+           "LOAD_LEDGER": str(out / "ledger.jsonl")}  # fmt: skip
     spawn_rate = max(5, users // 5)
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
@@ -222,17 +277,18 @@ def report(results: list[dict], processes: list[int], users: list[int]) -> None:
 
 
 def table(results: list[dict], processes: list[int], users: list[int]) -> None:
-    print("| processes | users | req/s | failures | " + " | ".join(
+    print("| processes | users | req/s | failures | lost (users checked) | " + " | ".join(
         f"{name} p50 / p95 / p99 ms" for name in ENDPOINTS) + " |")  # fmt: skip
-    print("|---|---|---|---|" + "---|" * len(ENDPOINTS))
+    print("|---|---|---|---|---|" + "---|" * len(ENDPOINTS))
     for r in results:
         stats = r["stats"]
         cells = []
         for name in ENDPOINTS:
             s = stats.get(name)
             cells.append(f"{s['p50']:.0f} / {s['p95']:.0f} / {s['p99']:.0f}" if s else "-")
+        lost = "-" if r.get("lost") is None else f"{r['lost']} ({r['checked']})"
         print(f"| {r['processes']} | {r['users']} | {stats['all']['rps']:.1f} | "
-              f"{stats['all']['failures']} | " + " | ".join(cells) + " |")  # fmt: skip
+              f"{stats['all']['failures']} | {lost} | " + " | ".join(cells) + " |")  # fmt: skip
     base = min(processes)
     print(f"\nThroughput (req/s) with N processes over {base}, per number of users:\n")
     print("| users | " + " | ".join(f"{p} processes" for p in processes) + " |")
@@ -279,8 +335,12 @@ def main() -> None:
                 stats = run_locust(app, users, think, args.seconds, clip, run_dir)
             finally:
                 app.stop()
+            checked = lost = None
+            if app.committed is not None:
+                checked, lost = count_lost(run_dir / "ledger.jsonl", app.committed())
             results.append({"target": target, "think": think, "processes": processes,
-                            "users": users, "stats": stats})  # fmt: skip
+                            "users": users, "stats": stats, "checked": checked,
+                            "lost": lost})  # fmt: skip
         report(results, args.processes, args.users)
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))

@@ -8,10 +8,14 @@ polling its state once a second as the export panel does when its WebSocket is d
 
 Environment: ``LOAD_PASSWORD`` (every user's), ``LOAD_CLIP`` (the clip file to upload),
 ``LOAD_USERS_PREFIX`` (users are ``<prefix><n>``, made by ``bench/load.py``),
-``LOAD_THINK`` (``session``: 1.5-3.5 s between actions; ``none``: a closed loop).
+``LOAD_THINK`` (``session``: 1.5-3.5 s between actions; ``none``: a closed loop),
+``LOAD_LEDGER`` (a file: when a user stops it appends one JSON line with its clip, the
+keyframes of its last autosave answered ``X-Sync-Status: ok`` and those it sent after
+that whose answers said otherwise or never came, which ``bench/load.py`` checks against the store).
 """
 
 import itertools
+import json
 import os
 import random
 import re
@@ -26,6 +30,7 @@ PREFIX = os.environ.get("LOAD_USERS_PREFIX", "load")
 # "session": a person's pauses between actions; "none": each user sends its next request
 # as soon as the last is answered (a closed loop: what the machine can serve at most).
 THINK = os.environ.get("LOAD_THINK", "session")
+LEDGER = os.environ.get("LOAD_LEDGER", "")
 
 
 class Coach(HttpUser):
@@ -50,6 +55,20 @@ class Coach(HttpUser):
         self.clip_url = f"/api/projects/{self.project_id}/clips/{clip['id']}"
         self.duration = float(clip.get("duration") or 1.0)
         self.keyframes = [self._keyframe(t / 4 * self.duration) for t in range(5)]
+        self.clip_id = clip["id"]
+        self.acknowledged = None  # the keyframes of the last autosave answered "ok"
+        self.unconfirmed = []  # sent after it, answered otherwise (may still commit)
+
+    def on_stop(self):
+        if LEDGER and getattr(self, "clip_id", None) is not None:
+            entry = {
+                "user": self.username,
+                "clip": self.clip_id,
+                "acknowledged": self.acknowledged,
+                "unconfirmed": self.unconfirmed,
+            }
+            with open(LEDGER, "a") as ledger:  # greenlets of one process: whole lines
+                ledger.write(json.dumps(entry) + "\n")  # fmt: skip
 
     def _sign_in(self):
         page = self.client.get("/accounts/login/", name="setup: login page")
@@ -80,6 +99,10 @@ class Coach(HttpUser):
         """One keyframe moved, as framing.js saves it; durable or it failed."""
         moved = self.rng.randrange(len(self.keyframes))
         self.keyframes[moved]["x"] = round(self.rng.uniform(0, 200), 2)
+        sent = [dict(frame) for frame in self.keyframes]
+        # Unconfirmed until answered: the run may end with this request in flight (locust
+        # stops a user mid-request), and the server may still commit it.
+        self.unconfirmed.append(sent)
         with self.client.patch(
             self.clip_url,
             json={"crop_keyframes": self.keyframes},
@@ -89,6 +112,8 @@ class Coach(HttpUser):
         ) as response:
             if response.status_code != 200 or response.headers.get("X-Sync-Status") != "ok":
                 response.failure(f"{response.status_code} {response.headers.get('X-Sync-Status')}")
+            else:
+                self.acknowledged, self.unconfirmed = sent, []
 
     @task(3)
     def projects_list(self):
