@@ -24,8 +24,8 @@ system of the serving processes, from ``/proc``), for both sides, and this tree 
 baseline. Ratios below 1 mean this tree is faster.
 
 ``--central postgres`` gives each side a throwaway PostgreSQL database
-(``reeleditor_bench_path_*`` on ``--postgres``, dropped at the end) as its central
-database instead of SQLite, as production runs. ``--baseline-env NAME=VALUE`` (repeated)
+(``reeleditor_bench_path_*`` on ``TEST_POSTGRES_URL``'s server, dropped at the end) as
+its central database instead of SQLite, as production runs. ``--baseline-env NAME=VALUE`` (repeated)
 makes the baseline this same tree with those settings, to measure one setting.
 """
 
@@ -222,7 +222,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--central", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--baseline-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-path-"))
@@ -234,6 +233,12 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", str(baseline_tree),
                         args.baseline], cwd=ROOT, check=True, capture_output=True)  # fmt: skip
     sides, databases = [], []
+    if args.central == "postgres":
+        from syncstore.tests.faults import postgres
+
+        reason = postgres.unavailable_reason()
+        if reason:
+            raise SystemExit(f"{reason} (or use --central sqlite)")
     try:
         from projects.synthetic import write_game_clip
 
@@ -243,8 +248,8 @@ def main() -> None:
                                   ("this tree", ROOT, {})):  # fmt: skip
             (workdir / name).mkdir()
             if args.central == "postgres":
-                databases.append(_create_database(args.postgres, len(databases)))
-                extra = {**extra, "DATABASE_URL": databases[-1][1]}
+                databases.append(postgres.fresh_database_url(prefix="reeleditor_bench_path"))
+                extra = {**extra, "DATABASE_URL": databases[-1]}
             sides.append(Side(name, tree, workdir / name, extra))
             sides[-1].start()
         browsers = [Browser(side, clip) for side in sides]
@@ -260,8 +265,8 @@ def main() -> None:
     finally:
         for side in sides:
             side.stop()
-        for name, _ in databases:
-            _drop_database(args.postgres, name)
+        for url in databases:
+            postgres.drop_database(url)
         if not baseline_env:
             subprocess.run(["git", "worktree", "remove", "--force", str(baseline_tree)],
                            cwd=ROOT, check=False)  # fmt: skip
@@ -269,22 +274,6 @@ def main() -> None:
     report(base, ours, args.baseline)
     if args.json:
         args.json.write_text(json.dumps({"baseline": base, "this tree": ours}, indent=2))
-
-
-def _create_database(server_url: str, number: int) -> tuple[str, str]:
-    import psycopg
-
-    name = f"reeleditor_bench_path_{os.getpid()}_{number}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return name, server_url.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
