@@ -24,8 +24,9 @@ instance.
 
 After each embedded run, **acknowledged but lost**: every user's last autosave answered
 ``X-Sync-Status: ok`` (the locustfile's ledger) is looked for in what was committed,
-read by ``manage.py shell`` on an empty data folder (so from the snapshot store, as any
-other machine would see it). The committed keyframes must be that autosave's, or one
+read by the cluster suite's audit (``reeleditor/tests/cluster/audit.py``) in
+``manage.py shell`` on an empty data folder (so from the snapshot store, as any other
+machine would see it). The committed keyframes must be that autosave's, or one
 sent after it whose answer said otherwise (it may have committed all the same); any
 other value counts as lost.
 
@@ -102,21 +103,6 @@ def make_clip(workdir: Path) -> Path:
     return path
 
 
-_READ_COMMITTED = """
-import json, os
-from django.contrib.auth import get_user_model
-from projects.models import Clip
-from syncstore import sync
-from syncstore.binding import bound_to_user
-committed = {}
-for user in get_user_model().objects.filter(username__startswith=os.environ["LOAD_USERS_PREFIX"]):
-    sync.ensure_fresh(user.pk)  # an empty data folder: this pulls the committed version
-    with bound_to_user(user.pk):
-        committed[user.username] = {c.id: c.crop_keyframes for c in Clip.objects.all()}
-print("committed " + json.dumps(committed))
-"""
-
-
 def count_lost(ledger: Path, committed: dict) -> tuple[int, int]:
     """(users checked, users whose committed keyframes are no answer they could get)."""
     checked = lost = 0
@@ -171,21 +157,24 @@ class App:
                 self.process.kill()
 
     def committed(self) -> dict:
-        """Every load user's clips' keyframes as committed: read on an empty data folder
+        """Every load user's clips' keyframes as committed: the cluster suite's audit
+        (users named ``load...``, as ``PREFIX`` makes them), run on an empty data folder
         with the same central database and snapshot store, after the app stopped."""
+        from reeleditor.tests.cluster import audit
+
         data = self.workdir / "data"
         env = {
             **self.env,
             "REELEDITOR_DATA_DIR": str(self.workdir / "auditor"),
             "DATABASE_URL": f"sqlite:///{data / 'central.sqlite3'}",
             "SNAPSHOT_LOCAL_DIR": str(data / "snapshots"),
-            "LOAD_USERS_PREFIX": PREFIX,
         }
-        command = [sys.executable, "manage.py", "shell", "-c", _READ_COMMITTED]
+        command = [sys.executable, "manage.py", "shell", "-c", audit.AUDIT]
         out = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-        line = next(x for x in out.stdout.splitlines() if x.startswith("committed "))
-        return {user: {str(k): v for k, v in clips.items()}
-                for user, clips in json.loads(line[len("committed "):]).items()}  # fmt: skip
+        return {
+            name: {str(clip["id"]): clip["keyframes"] for clip in user["clips"]}
+            for name, user in audit.parse(out.stdout)["users"].items()
+        }
 
 
 class ClusterApp:
