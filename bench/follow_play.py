@@ -54,8 +54,10 @@ SCENES = [
 ]
 
 # Seeds no parameter was ever tuned on: the hardest scene kinds (a fixed camera, where the
-# ball is out of the picture most of the time, and everything at once).
-HELD_OUT_SEEDS = (13, 21, 34, 55)
+# ball is out of the picture most of the time, and everything at once). The misses on the
+# first four were looked at to find what simplification lost (issue 13, MARGIN);
+# the last four were run only once that was fixed.
+HELD_OUT_SEEDS = (13, 21, 34, 55, 89, 144, 233, 377)
 
 
 def held_out_scenes():

@@ -10,7 +10,10 @@ Three steps, each a plain function of arrays so it can be tested on its own
 2. The result always lies in ``[low, high]`` (the window stays inside the frame).
 3. ``simplify``: as few keyframes as keep the path within ``tolerance`` pixels *as the
    app interpolates them* (monotone cubic, exports/interpolation.py), at most about one
-   per second, so a person can still edit the proposal by hand.
+   per second, so a person can still edit the proposal by hand. Given points that must
+   stay inside the window (the ball where it was seen), it spends keyframes on those
+   first, and ``fit_inside`` moves the kept keyframes where the budget ran out: a path
+   cut short at one keyframe a second is what let a fast pass out of the window.
 """
 
 from dataclasses import dataclass
@@ -106,7 +109,9 @@ def _filled(values: np.ndarray, default: float) -> np.ndarray:
     return filled
 
 
-def simplify(times, values, tolerance: float, *, max_per_second: float = 1.0) -> list[int]:
+def simplify(
+    times, values, tolerance: float, *, max_per_second: float = 1.0, keep_inside=None
+) -> list[int]:
     """Indexes of the samples to keep as keyframes.
 
     Greedy refinement: start from the two ends, and add the sample where the app's
@@ -114,6 +119,13 @@ def simplify(times, values, tolerance: float, *, max_per_second: float = 1.0) ->
     within ``tolerance`` or the keyframe budget (``max_per_second`` of duration, plus
     the ends) is spent. With a budget too small for the tolerance it keeps the budget
     and the error is as small as the greedy choice makes it.
+
+    ``keep_inside`` is ``(points, reach)``: per sample a point (NaN where there is none,
+    such as the ball where it was seen) that the interpolated path must keep within
+    ``reach`` of it (per component: the window's half size less a margin). Samples that
+    would let a point out are added first, worst first, before any spent on the
+    tolerance: a path a little further from the camera's is fine, a ball out of the
+    window is not.
     """
     times = np.asarray(times, dtype=np.float64)
     values = _columns(values)
@@ -122,12 +134,65 @@ def simplify(times, values, tolerance: float, *, max_per_second: float = 1.0) ->
     budget = max(2, int(np.floor((times[-1] - times[0]) * max_per_second)) + 1)
     kept = [0, len(times) - 1]
     while len(kept) < budget:
-        error = _errors(times, values, kept)
-        worst = int(np.argmax(error))
-        if error[worst] <= tolerance:
-            break
+        paths = _interpolated(times[kept], values[kept], times)
+        escape = np.max(np.abs(_shortfall(keep_inside, paths)), axis=1)
+        escape[kept] = 0  # a kept sample is the camera's own position: nothing to add
+        if escape.max() > 0:
+            worst = int(np.argmax(escape))
+        else:
+            error = np.max(np.abs(paths - values), axis=1)
+            worst = int(np.argmax(error))
+            if error[worst] <= tolerance:
+                break
         kept = sorted({*kept, worst})
     return kept
+
+
+def fit_inside(times, values, kept, keep_inside, low, high, *, rounds: int = 50) -> np.ndarray:
+    """The kept samples' values, moved so the interpolated path keeps the points inside.
+
+    Where the keyframe budget ran out before ``simplify`` could keep every point inside
+    (or the camera's own path let one out), the two keyframes around an escape are
+    shifted towards it, each by its linear weight there (the app's monotone cubic stays
+    close to the chord between two keyframes). Half a step per round, so escapes on both
+    sides of a keyframe settle on a compromise instead of pulling it back and forth.
+    Values stay within ``[low, high]`` (per component), so the window stays inside the
+    frame. Returns an array of (len(kept), components).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    kept = np.asarray(kept)
+    fitted = _columns(values)[kept].copy()
+    # Per sample: the keyframes before and after it, and how far along between them.
+    after = np.searchsorted(kept, np.arange(len(times)), side="right").clip(1, len(kept) - 1)
+    before = after - 1
+    along = ((times - times[kept[before]]) / (times[kept[after]] - times[kept[before]])).clip(0, 1)
+    for _ in range(rounds):
+        needed = _shortfall(keep_inside, _interpolated(times[kept], fitted, times))
+        if not needed.any():
+            break
+        shift, weight = np.zeros_like(fitted), np.zeros_like(fitted)
+        for keyframe, share in ((before, 1 - along), (after, along)):
+            np.add.at(shift, keyframe, needed * share[:, None])
+            np.add.at(weight, keyframe, (needed != 0) * share[:, None])
+        fitted += 0.5 * np.divide(shift, weight, out=np.zeros_like(shift), where=weight > 0)
+        fitted = np.clip(fitted, low, high)
+    return fitted
+
+
+def _interpolated(key_times, key_values, times) -> np.ndarray:
+    """(n, components): the app's interpolation of keyframes, at every one of ``times``."""
+    return np.column_stack([interpolate(key_times, column, times) for column in key_values.T])
+
+
+def _shortfall(keep_inside, paths) -> np.ndarray:
+    """(n, components): how far the path must move for each point to be within reach of
+    it (signed, towards the point; 0 where it is, or where there is no point)."""
+    if keep_inside is None:
+        return np.zeros_like(paths)
+    points, reach = keep_inside
+    offset = _columns(points) - paths
+    excess = np.abs(offset) - np.asarray(reach, dtype=np.float64)
+    return np.nan_to_num(np.sign(offset) * np.maximum(excess, 0.0))
 
 
 def _columns(values) -> np.ndarray:
@@ -138,10 +203,7 @@ def _columns(values) -> np.ndarray:
 
 def _errors(times, values, kept) -> np.ndarray:
     """Per sample, the largest distance of any component from its interpolation."""
-    return np.max(
-        [np.abs(interpolate(times[kept], column[kept], times) - column) for column in values.T],
-        axis=0,
-    )
+    return np.max(np.abs(_interpolated(times[kept], values[kept], times) - values), axis=1)
 
 
 def interpolate(key_times, key_values, times) -> np.ndarray:

@@ -26,6 +26,7 @@ BALL_HOLD = 1.0  # s: aim where the ball was last seen before falling back to th
 # s: aim where the ball will come back this long before it does (the clip is known whole,
 # and a window a third of the frame wide needs about this long to cross the picture).
 BALL_AHEAD = 1.2
+MARGIN = 0.05  # of the window: how far inside its edges a ball seen stays once simplified
 TOLERANCE = 0.06  # of the window: how far the keyframes' path may stray from the camera's
 
 
@@ -116,7 +117,15 @@ def from_observations(observations, size, window) -> Proposal:
         [_film(times, even, aims[:, axis], window[axis], (width, height)[axis]) for axis in (0, 1)]
     )
     tolerance = TOLERANCE * min(window)
-    kept = camera_path.simplify(even, centres, tolerance)
+    # The ball wherever it was seen must stay inside the simplified window, a margin in
+    # from its edges: the camera's path keeps it there, keyframes at most one a second
+    # would otherwise cut the corners of a fast pass.
+    half, extent = np.array(window) / 2, np.array(size, dtype=np.float64)
+    balls = _balls_at(observations, times, even)
+    balls[:, extent - 2 * half < 1.0] = np.nan  # the window fills that axis: always inside
+    inside = (balls, half - MARGIN * min(window))
+    kept = camera_path.simplify(even, centres, tolerance, keep_inside=inside)
+    centres[kept] = camera_path.fit_inside(even, centres, kept, inside, half, extent - half)
     keyframes = [
         {
             "time": round(float(even[i]), 4),
@@ -129,6 +138,17 @@ def from_observations(observations, size, window) -> Proposal:
     ]
     seen = sum(o.ball is not None for o in observations) / len(observations)
     return Proposal(keyframes, window, seen, len(observations))
+
+
+def _balls_at(observations, times, even) -> np.ndarray:
+    """(n, 2): the ball at each of ``even`` times where an analysed frame within half a
+    sample of it saw the ball, else NaN."""
+    balls = np.array([o.ball if o.ball is not None else (np.nan, np.nan) for o in observations])
+    after = np.searchsorted(times, even).clip(1, len(times) - 1)
+    nearest = np.where(even - times[after - 1] < times[after] - even, after - 1, after)
+    balls = balls[nearest]
+    balls[np.abs(times[nearest] - even) > 0.5 / vision.ANALYSIS_FPS] = np.nan
+    return balls
 
 
 def _film(times, even, aim, window: float, extent: float) -> np.ndarray:

@@ -131,3 +131,33 @@ def test_a_target_at_the_edge_of_the_picture_brings_the_window_right_up_to_it():
     assert path[-1] == pytest.approx(LOW, abs=0.5)
     both = camera_path.follow_both_ways(t, target, LOW, HIGH, LIMITS)
     assert both[-1] == pytest.approx(LOW, abs=0.5)
+
+
+def test_simplification_keeps_the_points_inside_before_spending_on_its_tolerance():
+    # A camera that swings out and back every 4 s, a ball on its centre. With a
+    # tolerance this loose the ends alone would do, and the ball would be far outside a
+    # window of half width 60 in between.
+    t = times(10)
+    path = 640 + 300 * np.sin(t * 2 * np.pi / 4.0)
+    inside = (path, 60.0)
+    loose = camera_path.simplify(t, path, 400.0)
+    assert np.max(np.abs(camera_path.interpolate(t[loose], path[loose], t) - path)) > 60
+    kept = camera_path.simplify(t, path, 400.0, keep_inside=inside)
+    fitted = camera_path.interpolate(t[kept], path[kept], t)
+    assert np.max(np.abs(fitted - path)) <= 60
+    assert len(kept) <= 10 + 1  # still at most one a second
+
+
+def test_fitting_moves_keyframes_towards_a_point_they_let_out_and_stays_in_the_frame():
+    t = times(5)
+    path = np.full(len(t), 640.0)
+    ball = np.full(len(t), np.nan)
+    ball[25] = 900.0  # seen once, far right of a window of half width 100 at 640
+    kept = [0, len(t) - 1]  # a budget that has no keyframe to spend there
+    values = camera_path.fit_inside(t, path, kept, (ball, 100.0), LOW, HIGH)[:, 0]
+    assert camera_path.interpolate(t[kept], values, t)[25] >= 900.0 - 100.0 - 1.0
+    # A point beyond where the window can go: the keyframes stop at the frame's edge.
+    ball[25] = HIGH + 500.0
+    values = camera_path.fit_inside(t, path, kept, (ball, 100.0), LOW, HIGH)[:, 0]
+    assert np.all((values >= LOW) & (values <= HIGH))
+    assert np.allclose(values, HIGH)
