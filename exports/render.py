@@ -13,6 +13,13 @@ ProgressCallback = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
 
 
+def even_size(value: float) -> int:
+    """A frame dimension as H.264 in yuv420p takes it: whole, even, at least 2 pixels
+    (chroma is subsampled by two in each direction)."""
+    number = max(2, round(value))
+    return number - number % 2
+
+
 @dataclass(frozen=True)
 class ClipSpec:
     """One source clip and its framing edits; times in source seconds, source pixels."""

@@ -32,7 +32,7 @@ from . import progress
 from .errors import RenderCancelled, RenderError, failure
 from .finalize import FinalizeError, finalize
 from .models import ExportJob
-from .render import ClipSpec, FramingSpec, RegionSpec, RenderResult
+from .render import ClipSpec, FramingSpec, RegionSpec, RenderResult, even_size
 
 logger = logging.getLogger(__name__)
 
@@ -265,14 +265,10 @@ def _framing_spec(params, clips, stack) -> FramingSpec:
     if settings.EXPORT_MODE == "mock":
         # Same decode, crop, encode, upload, finalize and sync path; just less of it.
         return FramingSpec(
-            clips, _even(width // MOCK_SCALE), _even(height // MOCK_SCALE),
+            clips, even_size(width // MOCK_SCALE), even_size(height // MOCK_SCALE),
             preset="ultrafast", max_seconds=MOCK_SECONDS,
         )  # fmt: skip
     return FramingSpec(clips, width, height, preset=settings.EXPORT_PRESET, upscaler=upscaler)
-
-
-def _even(value: int) -> int:
-    return value - value % 2
 
 
 def _clip_spec(clip: dict, path: str) -> ClipSpec:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from exports.render import even_size
+
 # Short side of the final video in pixels, per preset.
 RESOLUTIONS = {"1080p": 1080, "720p": 720}
 # libx264 constant rate factor per quality: lower is better and bigger. "standard" is
@@ -114,7 +116,7 @@ def final_size(width: int, height: int, resolution: str) -> tuple[int, int]:
     """The working video's size scaled so its short side is the preset's, never up;
     both sides even (yuv420p)."""
     factor = min(1.0, RESOLUTIONS[resolution] / min(width, height))
-    return _even(width * factor), _even(height * factor)
+    return even_size(width * factor), even_size(height * factor)
 
 
 def final_output(project, working_width: int, working_height: int) -> FinalOutput:
@@ -126,8 +128,3 @@ def final_output(project, working_width: int, working_height: int) -> FinalOutpu
         crf=QUALITY_CRF[project.final_quality],
         title_card=card if card["enabled"] else None,
     )
-
-
-def _even(value: float) -> int:
-    number = max(2, round(value))
-    return number - number % 2

@@ -30,6 +30,8 @@ import av
 import cv2
 import numpy as np
 
+from exports.render import even_size
+
 from .detectors import BALL, PERSON
 
 ANALYSIS_WIDTH = 640  # px: the ball stays a few pixels wide at this size
@@ -104,8 +106,8 @@ class _Tracker:
     def __init__(self, width: int, height: int, window: tuple[float, float], detector=None):
         self.detector = detector
         self.scale = ANALYSIS_WIDTH / width if width > ANALYSIS_WIDTH else 1.0
-        self.small_w = _even(width * self.scale)
-        self.small_h = _even(height * self.scale)
+        self.small_w = even_size(width * self.scale)
+        self.small_h = even_size(height * self.scale)
         self.window = (window[0] * self.scale, window[1] * self.scale)
         size = self.small_h
         # Ball sizes at this scale: from a far ball (~0.5% of the height) to a near one.
@@ -264,11 +266,6 @@ def _best_span(profile, span, length):
     best = np.flatnonzero(sums >= sums.max() - 1e-9)
     start = best[len(best) // 2]
     return start + span / 2
-
-
-def _even(value: float) -> int:
-    number = max(2, round(value))
-    return number - number % 2
 
 
 def _odd(value: float) -> int:
