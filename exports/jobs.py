@@ -2,6 +2,7 @@
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -87,19 +88,33 @@ def start_export(user, project: Project, kind: str, *, upscale: bool = False):
     params = (
         framing_params(project, upscale=upscale) if kind == "framing" else overlay_params(project)
     )
-    try:
-        with transaction.atomic(using="default"):
-            job = ExportJob.objects.create(
-                user=user,
-                project_id=project.id,
-                project_name=project.name,
-                kind=kind,
-                params=params,
-            )
-            transaction.on_commit(lambda: enqueue(job.id), using="default")
-    except IntegrityError:
-        return _active_job(user, project.id, kind), False
-    return job, True
+    return create_unique(user, project.id, project.name, kind, params)
+
+
+def create_unique(user, project_id, project_name, kind, params) -> tuple[ExportJob, bool]:
+    """Create and queue a job, or return the active one of this kind for the project
+    (or game): ``(job, created)``.
+
+    The database's partial unique index on active jobs decides, so two racing requests
+    cannot both start one; the job is queued once its row is committed.
+    """
+    while True:
+        try:
+            with transaction.atomic(using="default"):
+                job = ExportJob.objects.create(
+                    user=user,
+                    project_id=project_id,
+                    project_name=project_name,
+                    kind=kind,
+                    params=params,
+                )
+                transaction.on_commit(partial(enqueue, job.id), using="default")
+            return job, True
+        except IntegrityError:
+            running = _active_job(user, project_id, kind)
+            if running is not None:
+                return running, False
+            # It ended between the insert and the look-up: try again.
 
 
 def _active_job(user, project_id, kind) -> ExportJob | None:

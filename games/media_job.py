@@ -16,7 +16,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
 
 from exports import jobs
 from exports.errors import RenderCancelled, RenderError
@@ -125,21 +124,8 @@ def _record(job, **fields) -> int:
 
 def start(user, game: Game) -> ExportJob:
     """Queue the game's media job (or find the one already running for it)."""
-    try:
-        with transaction.atomic(using="default"):
-            job = ExportJob.objects.create(
-                user=user,
-                project_id=game.id,
-                project_name=game.name,
-                kind=ExportJob.Kind.GAME_MEDIA,
-                params={"file": game.file},
-            )
-            transaction.on_commit(lambda: jobs.enqueue(job.id), using="default")
-    except IntegrityError:  # one active job per game: the database decides
-        return ExportJob.objects.get(
-            user=user,
-            project_id=game.id,
-            kind=ExportJob.Kind.GAME_MEDIA,
-            status__in=ExportJob.ACTIVE,
-        )
+    # One active job per game (its id in project_id).
+    job, _ = jobs.create_unique(
+        user, game.id, game.name, ExportJob.Kind.GAME_MEDIA, {"file": game.file}
+    )
     return job

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
 from exports import jobs
 from exports.errors import RenderCancelled, RenderError
@@ -40,27 +39,10 @@ def start(user, project, clip) -> tuple[ExportJob, bool]:
     """Queue the analysis of ``clip`` (or find the one running for the project)."""
     if not clip.width or not clip.duration:
         raise jobs.ExportRefused("This clip has not been read yet.", "clip_not_ready")
-    try:
-        with transaction.atomic(using="default"):
-            job = ExportJob.objects.create(
-                user=user,
-                project_id=project.id,
-                project_name=project.name,
-                kind=ExportJob.Kind.FOLLOW_PLAY,
-                params=params_for(project, clip),
-            )
-            transaction.on_commit(lambda: jobs.enqueue(job.id), using="default")
-    except IntegrityError:  # one analysis at a time per project: the database decides
-        running = ExportJob.objects.filter(
-            user=user,
-            project_id=project.id,
-            kind=ExportJob.Kind.FOLLOW_PLAY,
-            status__in=ExportJob.ACTIVE,
-        ).first()
-        if running is None:  # it ended between the two queries
-            return start(user, project, clip)
-        return running, False
-    return job, True
+    # One analysis at a time per project.
+    return jobs.create_unique(
+        user, project.id, project.name, ExportJob.Kind.FOLLOW_PLAY, params_for(project, clip)
+    )
 
 
 def analyse(job, attempt, tmp: Path, reporter, should_cancel, local_copy) -> dict:
