@@ -14,6 +14,8 @@ import av
 import cv2
 import numpy as np
 
+from exports.posters import frame_at, write_jpeg
+
 TILE_HEIGHT = 90
 COLUMNS = 10
 JPEG_QUALITY = 80
@@ -74,42 +76,23 @@ def make_filmstrip(
         for index, moment in enumerate(times):
             if should_cancel():
                 raise Cancelled
-            frame = _frame_at(container, stream, moment)
+            frame = frame_at(container, stream, moment)
             if frame is not None:
                 tile = cv2.resize(frame, (tile_width, TILE_HEIGHT), interpolation=cv2.INTER_AREA)
                 row, column = divmod(index, COLUMNS)
                 y, x = row * TILE_HEIGHT, column * tile_width
                 sprite[y : y + TILE_HEIGHT, x : x + tile_width] = tile
             progress(index + 1, len(times) + 1)
-        poster = _frame_at(container, stream, duration * POSTER_AT)
+        poster = frame_at(container, stream, duration * POSTER_AT)
     sprite_path, poster_path = out_dir / "filmstrip.jpg", out_dir / "poster.jpg"
-    _write_jpeg(sprite_path, sprite)
+    write_jpeg(sprite_path, sprite, JPEG_QUALITY)
     if poster is None:
         poster = np.zeros((height, width, 3), dtype=np.uint8)
     poster_height = max(2, round(POSTER_WIDTH * height / width))
-    _write_jpeg(poster_path, cv2.resize(poster, (POSTER_WIDTH, poster_height)))
+    write_jpeg(poster_path, cv2.resize(poster, (POSTER_WIDTH, poster_height)), JPEG_QUALITY)
     progress(len(times) + 1, len(times) + 1)
     return Filmstrip(sprite_path, poster_path, columns, rows, tile_width, TILE_HEIGHT, times)
 
 
 class Cancelled(Exception):
     pass
-
-
-def _frame_at(container, stream, seconds: float):
-    """The first frame at or after ``seconds`` as a BGR array (None past the end)."""
-    target = int(seconds / stream.time_base) + (stream.start_time or 0)
-    container.seek(max(target, 0), stream=stream, backward=True, any_frame=False)
-    last = None
-    for frame in container.decode(stream):
-        last = frame
-        if frame.pts is not None and frame.pts >= target:
-            break
-    return last.to_ndarray(format="bgr24") if last is not None else None
-
-
-def _write_jpeg(path: Path, image) -> None:
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise OSError(f"could not encode {path.name}")
-    path.write_bytes(encoded.tobytes())
