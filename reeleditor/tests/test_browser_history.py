@@ -5,6 +5,9 @@ undone.
 Like every browser test, it fails on a Content-Security-Policy violation.
 """
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from playwright.sync_api import expect
 
 from reeleditor.tests.browser import (
@@ -80,3 +83,19 @@ def test_restore_an_old_version_from_the_history_then_undo_it(page, browser_clip
     page.get_by_role("link", name="Projects").click()
     expect(page.get_by_test_id("project-card")).to_have_count(1)
     expect(page.get_by_test_id("project-card")).to_contain_text("Replay")
+
+
+def test_history_times_are_shown_in_the_readers_own_time_zone(page_for, server):
+    # The server writes UTC; a coach in Auckland (UTC+13 in December) reads local time.
+    page = page_for(server, timezone_id="Pacific/Auckland", locale="en-GB")
+    signup(page, unique_username("kiwi"), PASSWORD)
+    create_project(page, "Harbour cup")
+    wait_synced(page)
+    page.get_by_test_id("nav-history").click()
+    when = page.get_by_test_id("history-row").first.locator("time")
+    stamp = datetime.fromisoformat(when.get_attribute("datetime"))
+    local = stamp.astimezone(ZoneInfo("Pacific/Auckland"))
+    expect(when).to_contain_text(local.strftime("%H:%M:%S"))
+    expect(when).to_contain_text(str(local.year))
+    # The server's own rendering stays at hand, as the tooltip.
+    assert stamp.astimezone(UTC).strftime("%H:%M:%S") in when.get_attribute("title")
