@@ -20,10 +20,13 @@ import struct
 from playwright.sync_api import expect
 
 from reeleditor.tests.browser import (
+    create_project,
     make_final_video,
     screenshot,
     signup,
     unique_username,
+    upload_clip,
+    wait_for_progress,
 )
 
 PASSWORD = "a-long-enough-pw-123"
@@ -210,3 +213,27 @@ def test_the_web_app_manifest_and_its_icons(page):
     assert purposes == {"any", "maskable"}
     apple = page.locator('link[rel="apple-touch-icon"]').get_attribute("href")
     assert _png_size(page.request.get(apple).body()) == (180, 180)
+
+
+def test_the_phone_overlay_stage_takes_the_videos_shape(
+    page, mobile_page_for, server, browser_clip
+):
+    # A landscape reel on a phone: the stage was a fixed 56 % of the screen's height, so
+    # the 16:9 video sat in a box of empty space. The stage now has the video's shape;
+    # a tall reel is limited in height and keeps its full width.
+    signup(page, unique_username("landscape"), PASSWORD)
+    project_id = create_project(page, "Wide angle", "16:9")
+    upload_clip(page, browser_clip)
+    page.get_by_test_id("export-button").click()
+    wait_for_progress(page, "export-progress", timeout=90)
+    expect(page.get_by_test_id("export-phase")).to_have_text("Export complete · saved")
+    phone = mobile_page_for(server, "phone", storage_state=page.context.storage_state())
+    phone.goto(f"/projects/{project_id}/overlay/")
+    phone.wait_for_function("() => document.querySelector('#stage video').readyState >= 1")
+    phone.wait_for_timeout(300)  # the frame is fitted on resize
+    stage = phone.locator("#stage").bounding_box()
+    frame = phone.locator("#video-frame").bounding_box()
+    assert stage["width"] >= phone.viewport_size["width"] - 20, stage
+    assert abs(stage["height"] - frame["height"]) <= 4, (stage, frame)
+    assert abs(stage["height"] - stage["width"] * 9 / 16) <= 4, stage
+    screenshot(phone, "mobile-phone-overlay-landscape")

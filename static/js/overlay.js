@@ -150,6 +150,10 @@ const regionList = createRegionList({
 
 // --- Stage geometry --------------------------------------------------------------------
 
+// The working video's shape, for the phone layout's stage (overlay.css): the stage is
+// as tall as the video at the screen's width, up to a limit, not a fixed height.
+stage.style.setProperty("--video-aspect", `${W} / ${H}`);
+
 // Fit the video frame (video, preview, handles) into the stage at the video's shape.
 function fitStage() {
   const scale = Math.min(stage.clientWidth / W, stage.clientHeight / H);
