@@ -43,6 +43,7 @@ def _panel(page, name: str) -> None:
     tab = page.locator(f".panel-tabs [data-tab={name}]")
     if tab.count() and tab.is_visible():
         tab.tap()
+        expect(tab).to_have_attribute("aria-selected", "true")
 
 
 def _scrub_by_touch(page, video_test_id: str, scrub_test_id: str, fraction: float) -> float:
